@@ -1,0 +1,1 @@
+"""Scheduler backends: one module per cluster kind behind the protocol in :mod:`.base`."""

@@ -1,0 +1,131 @@
+"""The protocol every scheduler backend implements.
+
+A backend knows one kind of scheduler. It never touches the job store: the service hands it a
+:class:`SubmitRequest` and the poller asks it for :class:`JobStatus` of many jobs at once.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, ClassVar, Optional
+
+from pydantic import BaseModel, ConfigDict
+
+from ..errors import FieldError
+from ..models import Partition, ResourceRequest
+from ..states import JobState
+
+
+class BackendSettings(BaseModel):
+    """Backend-specific cluster settings; each backend subclasses this with its own fields."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+@dataclass
+class BackendContext:
+    """What the server gives a backend: where to keep files, and how to ask for a prompt poll."""
+
+    cluster_id: str
+    state_dir: Path
+    root_dir: Path
+    request_poll: Callable[[], None] = lambda: None
+
+
+@dataclass
+class SubmitRequest:
+    job_id: str
+    submit_token: str
+    name: str
+    script: str
+    resources: ResourceRequest
+    working_dir: Optional[str]
+    env: dict[str, str] = field(default_factory=dict)
+    after_native_ids: list[str] = field(default_factory=list)
+
+
+@dataclass
+class SubmitResult:
+    native_id: str
+    stdout_path: Optional[str] = None
+    stderr_path: Optional[str] = None
+    working_dir: Optional[str] = None
+    state: JobState = JobState.QUEUED
+    raw_state: Optional[str] = None
+    reason: Optional[str] = None
+
+
+@dataclass
+class JobStatus:
+    state: JobState
+    raw_state: Optional[str] = None
+    reason: Optional[str] = None
+    exit_code: Optional[int] = None
+    started_at: Optional[datetime] = None
+    ended_at: Optional[datetime] = None
+
+
+class Backend(abc.ABC):
+    """One cluster's connection to its scheduler."""
+
+    kind: ClassVar[str]
+    settings_class: ClassVar[type[BackendSettings]] = BackendSettings
+    #: Fields of ResourceRequest this scheduler cannot express; requests using them are rejected.
+    unsupported_fields: ClassVar[frozenset[str]] = frozenset()
+
+    def __init__(self, settings: BackendSettings, context: BackendContext) -> None:
+        self.settings = settings
+        self.context = context
+
+    @classmethod
+    def from_config(cls, options: dict[str, Any], context: BackendContext) -> Backend:
+        return cls(cls.settings_class.model_validate(options), context)
+
+    async def start(self) -> None:
+        """Connect / recover state. Called once before any other method."""
+
+    async def close(self) -> None:
+        """Release connections and tasks."""
+
+    @abc.abstractmethod
+    async def discover(self) -> list[Partition]:
+        """Partitions with their limits and live availability."""
+
+    def check_resources(self, resources: ResourceRequest, partition: Partition) -> list[FieldError]:
+        """Scheduler-specific checks beyond the partition limits (none by default)."""
+        return []
+
+    def check_working_dir(self, working_dir: Optional[str]) -> list[FieldError]:
+        """Validate the working directory where the backend can see it (no check by default)."""
+        return []
+
+    @abc.abstractmethod
+    async def submit(self, request: SubmitRequest) -> SubmitResult:
+        """Hand the job to the scheduler. Raise InvalidRequest if the scheduler rejects it."""
+
+    @abc.abstractmethod
+    async def poll(self, native_ids: list[str]) -> dict[str, JobStatus]:
+        """Status of many jobs in one scheduler query. Ids it knows nothing of are left out."""
+
+    @abc.abstractmethod
+    async def find_by_token(self, submit_token: str) -> Optional[SubmitResult]:
+        """Find a job whose submission was interrupted (crash between store and scheduler)."""
+
+    @abc.abstractmethod
+    async def cancel(self, native_id: str) -> None: ...
+
+    @abc.abstractmethod
+    async def hold(self, native_id: str) -> None: ...
+
+    @abc.abstractmethod
+    async def release(self, native_id: str) -> None: ...
+
+    @abc.abstractmethod
+    async def read_log(self, path: str, offset: int, limit: int) -> bytes:
+        """Up to ``limit`` bytes of the file at ``path`` from ``offset``; b"" past its end.
+
+        Raise FileNotFoundError when the file does not exist (yet)."""

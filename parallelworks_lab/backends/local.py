@@ -1,0 +1,477 @@
+"""The built-in ``local`` cluster: a small FIFO scheduler running jobs on this machine.
+
+Each job lives in a folder of its own under the backend's state dir. Everything the scheduler
+needs to know survives in those files (the request, the process identity, the exit status written
+by ``local_job.sh``, the final state when we cancel or time out a job), so a restarted server
+finds running jobs again and learns how the ones that ended meanwhile went.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, ClassVar, Optional
+
+import psutil
+from pydantic import Field
+
+from ..errors import Conflict, FieldError, NotFound
+from ..models import Partition, ResourceRequest
+from ..states import JobState
+from .base import Backend, BackendSettings, JobStatus, SubmitRequest, SubmitResult
+
+WRAPPER = Path(__file__).with_name("local_job.sh")
+
+
+class LocalSettings(BackendSettings):
+    slots: Optional[int] = Field(
+        default=None, ge=1, description="CPU slots shared by running jobs (default: all cores)."
+    )
+    max_time_minutes: Optional[int] = Field(default=None, ge=1, description="Walltime limit.")
+    memory_mb: Optional[int] = Field(default=None, ge=1, description="Memory to advertise.")
+    kill_grace_seconds: float = Field(
+        default=10.0, ge=0, description="Time between SIGTERM and SIGKILL on cancel/timeout."
+    )
+    partition: str = Field(default="local", pattern=r"^[A-Za-z0-9_.-]+$")
+
+
+def _now() -> float:
+    return time.time()
+
+
+def _ts(value: Optional[float]) -> Optional[datetime]:
+    return None if value is None else datetime.fromtimestamp(value, tz=timezone.utc)
+
+
+def _read_json(path: Path) -> Optional[dict[str, Any]]:
+    try:
+        data: dict[str, Any] = json.loads(path.read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+    return data
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data))
+    tmp.replace(path)
+
+
+@dataclass
+class LocalJob:
+    """One job folder; properties read the files so they are right after a restart too."""
+
+    native_id: str
+    dir: Path
+    meta: dict[str, Any]
+    proc: Optional[asyncio.subprocess.Process] = field(default=None, repr=False)
+
+    @property
+    def cpus(self) -> int:
+        return int(self.meta["cpus"])
+
+    @property
+    def held(self) -> bool:
+        return (self.dir / "held").exists()
+
+    @property
+    def started(self) -> Optional[dict[str, Any]]:
+        return _read_json(self.dir / "started")
+
+    @property
+    def final(self) -> Optional[dict[str, Any]]:
+        return _read_json(self.dir / "final")
+
+    def exit_code(self) -> Optional[tuple[int, float]]:
+        path = self.dir / "exit_code"
+        try:
+            return int(path.read_text().strip()), path.stat().st_mtime
+        except (FileNotFoundError, ValueError):
+            return None
+
+    def process(self) -> Optional[psutil.Process]:
+        """The job's process if it is still alive (and is really ours, not a reused pid)."""
+        started = self.started
+        if not started:
+            return None
+        try:
+            proc = psutil.Process(int(started["pid"]))
+            if abs(proc.create_time() - float(started["create_time"])) > 1.0:
+                return None
+            if proc.status() == psutil.STATUS_ZOMBIE:
+                return None
+        except (psutil.NoSuchProcess, psutil.AccessDenied, KeyError, ValueError):
+            return None
+        return proc
+
+    def finished(self) -> bool:
+        return self.final is not None or self.exit_code() is not None
+
+
+class LocalBackend(Backend):
+    kind: ClassVar[str] = "local"
+    settings_class = LocalSettings
+    unsupported_fields = frozenset({"array"})
+
+    settings: LocalSettings
+
+    def __init__(self, settings: BackendSettings, context: Any) -> None:
+        super().__init__(settings, context)
+        self.jobs_dir = self.context.state_dir / "jobs"
+        self._active: dict[str, LocalJob] = {}
+        self._lock = asyncio.Lock()
+        self._next_id = 1
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    @property
+    def slots(self) -> int:
+        return self.settings.slots or os.cpu_count() or 1
+
+    @property
+    def memory_mb(self) -> int:
+        return self.settings.memory_mb or psutil.virtual_memory().total // (1024 * 1024)
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self.jobs_dir.mkdir(parents=True, exist_ok=True)
+        highest = 0
+        for entry in self.jobs_dir.iterdir():
+            if not entry.name.isdigit():
+                continue
+            highest = max(highest, int(entry.name))
+            job = self._load(entry.name)
+            if job is None:
+                continue
+            if not job.finished():
+                self._active[job.native_id] = job
+            elif job.final is not None:
+                # Cancelled or timed out while the server was down mid-grace: finish the kill.
+                self._kill_if_overdue(job, None)
+        self._next_id = highest + 1
+        await self._tick()
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        # Jobs keep running: a server restart must not touch them.
+
+    def _load(self, native_id: str) -> Optional[LocalJob]:
+        job_dir = self.jobs_dir / native_id
+        meta = _read_json(job_dir / "meta.json")
+        if meta is None:
+            return None
+        return LocalJob(native_id, job_dir, meta)
+
+    def _job(self, native_id: str) -> LocalJob:
+        job = self._active.get(native_id) or (
+            self._load(native_id) if native_id.isdigit() else None
+        )
+        if job is None:
+            raise NotFound(f"local job {native_id} does not exist")
+        return job
+
+    # -- discovery and validation ------------------------------------------------------------
+
+    def _used_slots(self) -> int:
+        return sum(j.cpus for j in self._active.values() if j.started and not j.finished())
+
+    async def discover(self) -> list[Partition]:
+        used = self._used_slots()
+        return [
+            Partition(
+                name=self.settings.partition,
+                default=True,
+                max_time_minutes=self.settings.max_time_minutes,
+                max_nodes=1,
+                nodes_total=1,
+                nodes_idle=0 if used else 1,
+                cpus_per_node=self.slots,
+                cpus_idle=self.slots - used,
+                memory_mb_per_node=self.memory_mb,
+                gpus_per_node=0,
+                state="up",
+            )
+        ]
+
+    def resolve_working_dir(self, working_dir: Optional[str]) -> Path:
+        if not working_dir:
+            return self.context.root_dir
+        path = Path(os.path.expanduser(working_dir))
+        return path if path.is_absolute() else self.context.root_dir / path
+
+    def check_working_dir(self, working_dir: Optional[str]) -> list[FieldError]:
+        path = self.resolve_working_dir(working_dir)
+        if not path.is_dir():
+            return [FieldError("working_dir", f"'{path}' is not an existing directory")]
+        return []
+
+    def check_resources(self, resources: ResourceRequest, partition: Partition) -> list[FieldError]:
+        return []
+
+    # -- submit and control ------------------------------------------------------------------
+
+    def _allocate_dir(self) -> tuple[str, Path]:
+        while True:
+            native_id = str(self._next_id)
+            self._next_id += 1
+            job_dir = self.jobs_dir / native_id
+            try:
+                job_dir.mkdir()
+            except FileExistsError:
+                continue
+            return native_id, job_dir
+
+    async def submit(self, request: SubmitRequest) -> SubmitResult:
+        native_id, job_dir = self._allocate_dir()
+        working_dir = self.resolve_working_dir(request.working_dir)
+        stdout_path = job_dir / "stdout"
+        stderr_path = job_dir / "stderr"
+        (job_dir / "script.sh").write_text(request.script)
+        meta = {
+            "native_id": native_id,
+            "token": request.submit_token,
+            "name": request.name,
+            "cpus": request.resources.cpus,
+            "ntasks": request.resources.ntasks,
+            "cpus_per_task": request.resources.cpus_per_task,
+            "time_limit_minutes": request.resources.time_limit_minutes,
+            "after": request.after_native_ids,
+            "working_dir": str(working_dir),
+            "env": request.env,
+            "stdout": str(stdout_path),
+            "stderr": str(stderr_path),
+            "submitted_at": _now(),
+        }
+        # meta.json last: a folder without it is an aborted submit and is ignored.
+        _write_json(job_dir / "meta.json", meta)
+        job = LocalJob(native_id, job_dir, meta)
+        self._active[native_id] = job
+        await self._tick()
+        status = self._status(job)
+        return SubmitResult(
+            native_id=native_id,
+            stdout_path=str(stdout_path),
+            stderr_path=str(stderr_path),
+            working_dir=str(working_dir),
+            state=status.state,
+            raw_state=status.raw_state,
+            reason=status.reason,
+        )
+
+    async def find_by_token(self, submit_token: str) -> Optional[SubmitResult]:
+        for entry in self.jobs_dir.iterdir():
+            meta = _read_json(entry / "meta.json")
+            if meta and meta.get("token") == submit_token:
+                return SubmitResult(
+                    native_id=entry.name,
+                    stdout_path=meta["stdout"],
+                    stderr_path=meta["stderr"],
+                    working_dir=meta["working_dir"],
+                )
+        return None
+
+    async def cancel(self, native_id: str) -> None:
+        job = self._job(native_id)
+        async with self._lock:
+            if job.finished():
+                return
+            self._finish(job, JobState.CANCELLED, "cancelled by user")
+        self.context.request_poll()
+
+    async def hold(self, native_id: str) -> None:
+        job = self._job(native_id)
+        if job.started or job.finished():
+            raise Conflict(f"local job {native_id} is no longer queued and cannot be held")
+        (job.dir / "held").touch()
+
+    async def release(self, native_id: str) -> None:
+        job = self._job(native_id)
+        if not job.held:
+            raise Conflict(f"local job {native_id} is not held")
+        (job.dir / "held").unlink(missing_ok=True)
+        await self._tick()
+
+    async def read_log(self, path: str, offset: int, limit: int) -> bytes:
+        def read() -> bytes:
+            with open(path, "rb") as handle:
+                handle.seek(offset)
+                return handle.read(limit)
+
+        return await asyncio.to_thread(read)
+
+    # -- polling -----------------------------------------------------------------------------
+
+    async def poll(self, native_ids: list[str]) -> dict[str, JobStatus]:
+        await self._tick()
+        statuses: dict[str, JobStatus] = {}
+        for native_id in native_ids:
+            job = self._active.get(native_id) or (
+                self._load(native_id) if native_id.isdigit() else None
+            )
+            if job is not None:
+                statuses[native_id] = self._status(job)
+        return statuses
+
+    def _status(self, job: LocalJob) -> JobStatus:
+        started = job.started
+        started_at = _ts(started["started_at"]) if started else None
+        exited = job.exit_code()
+        final = job.final
+        if final is not None:
+            return JobStatus(
+                state=JobState(final["state"]),
+                raw_state=final["state"].lower(),
+                reason=final.get("reason"),
+                exit_code=exited[0] if exited else None,
+                started_at=started_at,
+                ended_at=_ts(final["at"]),
+            )
+        if exited is not None:
+            code, at = exited
+            return JobStatus(
+                state=JobState.COMPLETED if code == 0 else JobState.FAILED,
+                raw_state="exited",
+                reason=None if code == 0 else "NonZeroExitCode",
+                exit_code=code,
+                started_at=started_at,
+                ended_at=_ts(at),
+            )
+        if started:
+            return JobStatus(JobState.RUNNING, "running", None, None, started_at)
+        if job.held:
+            return JobStatus(JobState.HELD, "held", "JobHeldUser")
+        waiting_on = [d for d in job.meta.get("after", []) if self._outcome(d) == "pending"]
+        reason = "Dependency" if waiting_on else "Resources"
+        return JobStatus(JobState.QUEUED, "queued", reason)
+
+    def _outcome(self, native_id: str) -> str:
+        """How a dependency went: 'ok', 'failed' or 'pending'."""
+        job = self._active.get(native_id) or self._load(native_id)
+        if job is None:
+            return "failed"
+        if job.final is not None:
+            return "failed"
+        exited = job.exit_code()
+        if exited is None:
+            return "pending"
+        return "ok" if exited[0] == 0 else "failed"
+
+    async def _tick(self) -> None:
+        """Reap finished jobs, enforce time limits and start what fits, in submit order."""
+        async with self._lock:
+            now = _now()
+            for job in list(self._active.values()):
+                started = job.started
+                if job.finished():
+                    self._active.pop(job.native_id, None)
+                    self._kill_if_overdue(job, now)
+                    continue
+                if not started:
+                    continue
+                if job.process() is None:
+                    if job.exit_code() is None:
+                        self._finish(job, JobState.FAILED, "the job's process ended without status")
+                    self._active.pop(job.native_id, None)
+                    continue
+                limit = job.meta.get("time_limit_minutes")
+                if limit and now - float(started["started_at"]) > limit * 60:
+                    self._finish(job, JobState.TIMEOUT, f"time limit of {limit} min reached")
+
+            free = self.slots - self._used_slots()
+            queued = sorted(
+                (j for j in self._active.values() if not j.started),
+                key=lambda j: int(j.native_id),
+            )
+            for job in queued:
+                if job.held:
+                    continue
+                outcomes = [self._outcome(d) for d in job.meta.get("after", [])]
+                if "failed" in outcomes:
+                    self._finish(job, JobState.CANCELLED, "DependencyNeverSatisfied")
+                    continue
+                if "pending" in outcomes:
+                    continue
+                if job.cpus > free:
+                    # Strict FIFO: a big job at the head is not starved by smaller ones behind it.
+                    break
+                await self._spawn(job)
+                free -= job.cpus
+
+    def _finish(self, job: LocalJob, state: JobState, reason: str) -> None:
+        """Record a final state we decided (cancel, timeout), then stop the process group."""
+        _write_json(job.dir / "final", {"state": state.value, "reason": reason, "at": _now()})
+        self._active.pop(job.native_id, None)
+        proc = job.process()
+        if proc is not None:
+            self._signal_group(proc.pid, signal.SIGTERM)
+            loop = asyncio.get_running_loop()
+            loop.call_later(self.settings.kill_grace_seconds, self._kill_if_overdue, job, None)
+
+    def _kill_if_overdue(self, job: LocalJob, now: Optional[float]) -> None:
+        final = job.final
+        if final is None:
+            return
+        if now is not None and now - float(final["at"]) < self.settings.kill_grace_seconds:
+            return
+        proc = job.process()
+        if proc is not None:
+            self._signal_group(proc.pid, signal.SIGKILL)
+
+    @staticmethod
+    def _signal_group(pgid: int, sig: signal.Signals) -> None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pgid, sig)
+
+    async def _spawn(self, job: LocalJob) -> None:
+        meta = job.meta
+        env = dict(os.environ)
+        env.update(meta.get("env") or {})
+        env.update(
+            {
+                "PWLAB_JOB_ID": job.native_id,
+                "PWLAB_JOB_NAME": str(meta["name"]),
+                "PWLAB_CLUSTER": self.context.cluster_id,
+                "PWLAB_NTASKS": str(meta["ntasks"]),
+                "PWLAB_CPUS_PER_TASK": str(meta["cpus_per_task"]),
+            }
+        )
+        Path(meta["stdout"]).touch()
+        Path(meta["stderr"]).touch()
+        proc = await asyncio.create_subprocess_exec(
+            "bash",
+            str(WRAPPER),
+            str(job.dir),
+            meta["working_dir"],
+            meta["stdout"],
+            meta["stderr"],
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
+            env=env,
+            start_new_session=True,
+        )
+        try:
+            create_time = psutil.Process(proc.pid).create_time()
+        except psutil.NoSuchProcess:
+            create_time = _now()
+        _write_json(
+            job.dir / "started",
+            {"pid": proc.pid, "create_time": create_time, "started_at": _now()},
+        )
+        job.proc = proc
+        task = asyncio.create_task(self._reap(proc))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _reap(self, proc: asyncio.subprocess.Process) -> None:
+        # Waiting reaps the child (no zombies) and lets the poller notice the end at once.
+        await proc.wait()
+        self.context.request_poll()

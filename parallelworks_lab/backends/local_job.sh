@@ -1,0 +1,22 @@
+#!/bin/bash
+# Runs one job of the built-in `local` cluster. Started by the server in its own session
+# (process group), so cancel/timeout can signal the whole tree and a server restart leaves it
+# running. The exit status goes to a file, written atomically, so a restarted server finds it.
+#
+# Usage: local_job.sh JOB_DIR WORKING_DIR STDOUT STDERR
+job_dir=$1
+working_dir=$2
+stdout_path=$3
+stderr_path=$4
+
+record() {
+    printf '%s\n' "$1" >"$job_dir/exit_code.tmp" && mv -f -- "$job_dir/exit_code.tmp" "$job_dir/exit_code"
+}
+
+if ! cd -- "$working_dir" 2>>"$stderr_path"; then
+    echo "parallelworks-lab: cannot enter working directory $working_dir" >>"$stderr_path"
+    record 1
+    exit 1
+fi
+bash -- "$job_dir/script.sh" </dev/null >>"$stdout_path" 2>>"$stderr_path"
+record $?

@@ -1,0 +1,71 @@
+"""Domain errors. Handlers turn them into HTTP answers; the service never imports Tornado."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from pydantic import ValidationError
+
+
+@dataclass
+class FieldError:
+    field: str
+    message: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"field": self.field, "message": self.message}
+
+
+@dataclass
+class PWLabError(Exception):
+    message: str
+    errors: list[FieldError] = field(default_factory=list)
+    status: int = 500
+
+    def __str__(self) -> str:
+        return self.message
+
+    def as_dict(self) -> dict[str, object]:
+        return {"message": self.message, "errors": [e.as_dict() for e in self.errors]}
+
+
+class InvalidRequest(PWLabError):
+    """Bad input (400). ``errors`` names each offending field."""
+
+    def __init__(self, message: str, errors: list[FieldError] | None = None) -> None:
+        super().__init__(message, errors or [], 400)
+
+    @classmethod
+    def for_field(cls, field_path: str, message: str) -> InvalidRequest:
+        return cls(f"{field_path}: {message}", [FieldError(field_path, message)])
+
+    @classmethod
+    def from_validation(cls, exc: ValidationError, prefix: str = "") -> InvalidRequest:
+        errors = []
+        for err in exc.errors():
+            path = ".".join(str(p) for p in err["loc"]) or "body"
+            if prefix:
+                path = f"{prefix}.{path}" if path != "body" else prefix
+            msg = err["msg"]
+            if msg.startswith("Value error, "):
+                msg = msg[len("Value error, ") :]
+            errors.append(FieldError(path, msg))
+        summary = "; ".join(f"{e.field}: {e.message}" for e in errors)
+        return cls(f"Invalid request: {summary}", errors)
+
+
+class NotFound(PWLabError):
+    def __init__(self, message: str) -> None:
+        super().__init__(message, [], 404)
+
+
+class Conflict(PWLabError):
+    """The job is in a state where the action makes no sense (409)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, [], 409)
+
+
+class ClusterUnreachable(PWLabError):
+    def __init__(self, cluster: str, detail: str) -> None:
+        super().__init__(f"Cluster '{cluster}' is unreachable: {detail}", [], 503)

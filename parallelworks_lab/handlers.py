@@ -1,0 +1,177 @@
+"""Thin Tornado handlers: parse, call the JobService, map domain errors to HTTP answers."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Optional
+
+from jupyter_server.base.handlers import APIHandler
+from jupyter_server.extension.handler import ExtensionHandlerMixin
+from pydantic import BaseModel, ValidationError
+from tornado import web
+
+from .errors import InvalidRequest, PWLabError
+from .models import JobSubmit
+from .openapi import openapi_spec
+from .service import JobService
+
+BASE = "parallelworks-lab"
+# Any path segment is routed; the service answers 404 (JSON) for ids it does not know.
+CLUSTER_ID = "(?P<cluster_id>[^/]+)"
+JOB_ID = "(?P<job_id>[^/]+)"
+
+
+class BaseHandler(ExtensionHandlerMixin, APIHandler):  # type: ignore[misc]
+    @property
+    def service(self) -> JobService:
+        service: JobService = self.settings["parallelworks_lab_service"]
+        return service
+
+    async def prepare(self) -> None:
+        await super().prepare()
+        # pytest-jupyter and some launchers never run the extension's async start hook.
+        await self.service.start()
+
+    def write_model(self, model: BaseModel, status: int = 200) -> None:
+        self.set_status(status)
+        self.set_header("Content-Type", "application/json")
+        self.finish(model.model_dump_json())
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        exc_info = kwargs.get("exc_info")
+        exc = exc_info[1] if exc_info else None
+        self.set_header("Content-Type", "application/json")
+        if isinstance(exc, PWLabError):
+            self.finish(json.dumps(exc.as_dict()))
+            return
+        message = self._reason
+        if isinstance(exc, web.HTTPError) and exc.log_message:
+            message = exc.log_message % exc.args if exc.args else exc.log_message
+        self.finish(json.dumps({"message": message, "errors": []}))
+
+    def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
+        if isinstance(value, PWLabError) and value.status < 500:
+            return  # a user error, not a server fault
+        super().log_exception(typ, value, tb)
+
+    def send_error(self, status_code: int = 500, **kwargs: Any) -> None:
+        exc_info = kwargs.get("exc_info")
+        if exc_info and isinstance(exc_info[1], PWLabError):
+            status_code = exc_info[1].status
+        super().send_error(status_code, **kwargs)
+
+    def json_body(self) -> Any:
+        try:
+            return json.loads(self.request.body or b"null")
+        except json.JSONDecodeError as exc:
+            raise InvalidRequest.for_field("body", f"is not valid JSON: {exc}") from exc
+
+    def int_argument(self, name: str, default: int) -> int:
+        value = self.get_argument(name, None)
+        if value is None or value == "":
+            return default
+        try:
+            return int(value)
+        except ValueError:
+            raise InvalidRequest.for_field(name, f"'{value}' is not an integer") from None
+
+
+class ClustersHandler(BaseHandler):
+    @web.authenticated
+    async def get(self) -> None:
+        self.finish({"clusters": [c.model_dump(mode="json") for c in self.service.list_clusters()]})
+
+
+class ClusterHandler(BaseHandler):
+    @web.authenticated
+    async def get(self, cluster_id: str) -> None:
+        self.write_model(await self.service.cluster_detail(cluster_id))
+
+
+class JobsHandler(BaseHandler):
+    @web.authenticated
+    async def get(self) -> None:
+        states: list[str] = []
+        for value in self.get_arguments("state"):
+            states.extend(s for s in value.split(",") if s)
+        result = self.service.list_jobs(
+            cluster=self.get_argument("cluster", None) or None,
+            states=states,
+            limit=self.int_argument("limit", 100),
+            cursor=self.get_argument("cursor", None),
+        )
+        self.write_model(result)
+
+    @web.authenticated
+    async def post(self) -> None:
+        body = self.json_body()
+        if not isinstance(body, dict):
+            raise InvalidRequest.for_field("body", "must be a JSON object")
+        try:
+            request = JobSubmit.model_validate(body)
+        except ValidationError as exc:
+            raise InvalidRequest.from_validation(exc) from None
+        job = await self.service.submit(request)
+        self.set_header("Location", self.request.path.rstrip("/") + "/" + job.id)
+        self.write_model(job, status=201)
+
+
+class JobHandler(BaseHandler):
+    @web.authenticated
+    async def get(self, job_id: str) -> None:
+        self.write_model(self.service.get_job(job_id))
+
+    @web.authenticated
+    async def delete(self, job_id: str) -> None:
+        self.write_model(await self.service.cancel(job_id))
+
+
+class JobActionHandler(BaseHandler):
+    @web.authenticated
+    async def post(self, job_id: str, action: str) -> None:
+        if action == "hold":
+            job = await self.service.hold(job_id)
+        else:
+            job = await self.service.release(job_id)
+        self.write_model(job)
+
+
+class JobLogsHandler(BaseHandler):
+    @web.authenticated
+    async def get(self, job_id: str) -> None:
+        chunk = await self.service.read_log(
+            job_id,
+            stream=self.get_argument("stream", "stdout"),
+            offset=self.int_argument("offset", 0),
+        )
+        self.write_model(chunk)
+
+
+class OpenAPIHandler(BaseHandler):
+    @web.authenticated
+    async def get(self) -> None:
+        self.finish(openapi_spec(base_url=self.base_url))
+
+
+def route(path: str) -> str:
+    return f"/{BASE}/{path}" if path else f"/{BASE}"
+
+
+HANDLERS: list[tuple[str, type[BaseHandler]]] = [
+    (route("clusters/?"), ClustersHandler),
+    (route(f"clusters/{CLUSTER_ID}/?"), ClusterHandler),
+    (route("jobs/?"), JobsHandler),
+    (route(f"jobs/{JOB_ID}/?"), JobHandler),
+    (route(f"jobs/{JOB_ID}/(?P<action>hold|release)/?"), JobActionHandler),
+    (route(f"jobs/{JOB_ID}/logs/?"), JobLogsHandler),
+    (route("openapi.json"), OpenAPIHandler),
+]
+
+
+def example_path(pattern: str, values: Optional[dict[str, str]] = None) -> str:
+    """A concrete URL for a route pattern (tests enumerate the routes with it)."""
+    import re
+
+    fill = {"cluster_id": "local", "job_id": "0" * 12, "action": "hold", **(values or {})}
+    path = re.sub(r"\(\?P<(\w+)>[^)]*\)", lambda m: fill[m.group(1)], pattern)
+    return path.replace("/?", "")

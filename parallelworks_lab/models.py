@@ -1,0 +1,210 @@
+"""Pydantic models: the request and response shapes of the REST API and the backend protocol.
+
+The JSON Schema of :class:`ResourceRequest` (narrowed per cluster by the backend) is what the
+sidebar form and the notebook widgets are generated from.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Any, Optional
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from .states import JobState
+
+# Job ids are ours (hex); keeping them strict means a path segment can never smuggle anything.
+JOB_ID_PATTERN = r"^[0-9a-f]{12}$"
+CLUSTER_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+# Slurm-style array specs: "1-10", "1,3,5", "0-15:2", "1-100%10".
+ARRAY_PATTERN = r"^\d+(-\d+(:\d+)?)?(,\d+(-\d+(:\d+)?)?)*(%\d+)?$"
+ENV_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
+_CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
+
+MAX_SCRIPT_BYTES = 1_000_000
+
+
+class StrictModel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ResourceRequest(StrictModel):
+    """What the user asks the scheduler for. Backends check it against partition limits."""
+
+    partition: Optional[str] = Field(
+        default=None,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9_.-]+$",
+        description="Partition (queue); the cluster's default when omitted.",
+    )
+    nodes: int = Field(default=1, ge=1, le=100_000, description="Number of nodes.")
+    ntasks: int = Field(default=1, ge=1, le=1_000_000, description="Number of tasks.")
+    cpus_per_task: int = Field(default=1, ge=1, le=4096, description="CPUs per task.")
+    gpus: int = Field(default=0, ge=0, le=1024, description="GPUs (total for the job).")
+    memory_mb: Optional[int] = Field(
+        default=None, ge=1, le=1 << 40, description="Memory per node in MiB."
+    )
+    time_limit_minutes: Optional[int] = Field(
+        default=None, ge=1, le=525_600, description="Walltime limit in minutes."
+    )
+    array: Optional[str] = Field(
+        default=None,
+        max_length=256,
+        pattern=ARRAY_PATTERN,
+        description="Array index spec, e.g. 1-10 or 1,3,5 or 1-100%10.",
+    )
+
+    @property
+    def cpus(self) -> int:
+        return self.ntasks * self.cpus_per_task
+
+
+class JobSubmit(StrictModel):
+    """The body of ``POST /jobs``."""
+
+    cluster: str = Field(pattern=CLUSTER_ID_PATTERN)
+    script: Optional[str] = Field(default=None, description="A batch script (bash).")
+    command: Optional[str] = Field(default=None, description="A command line run by bash.")
+    name: Optional[str] = Field(default=None, min_length=1, max_length=128)
+    resources: ResourceRequest = Field(default_factory=ResourceRequest)
+    working_dir: Optional[str] = Field(default=None, min_length=1, max_length=4096)
+    env: dict[str, str] = Field(default_factory=dict)
+    after: list[str] = Field(
+        default_factory=list, description="Job ids that must complete successfully first."
+    )
+
+    @field_validator("script", "command")
+    @classmethod
+    def _not_too_big(cls, value: Optional[str]) -> Optional[str]:
+        if value is not None:
+            if not value.strip():
+                raise ValueError("must not be empty")
+            if len(value.encode()) > MAX_SCRIPT_BYTES:
+                raise ValueError(f"is larger than {MAX_SCRIPT_BYTES} bytes")
+            if "\x00" in value:
+                raise ValueError("must not contain NUL characters")
+        return value
+
+    @field_validator("name")
+    @classmethod
+    def _name_is_one_line(cls, value: Optional[str]) -> Optional[str]:
+        if value is not None:
+            if _CONTROL_CHARS.search(value):
+                raise ValueError("must be one line without control characters")
+            if value.startswith("-"):
+                raise ValueError("must not start with '-'")
+        return value
+
+    @field_validator("working_dir")
+    @classmethod
+    def _workdir_is_a_path(cls, value: Optional[str]) -> Optional[str]:
+        if value is not None and _CONTROL_CHARS.search(value):
+            raise ValueError("must not contain control characters")
+        return value
+
+    @field_validator("env")
+    @classmethod
+    def _env_names(cls, value: dict[str, str]) -> dict[str, str]:
+        for key, val in value.items():
+            if not re.match(ENV_NAME_PATTERN, key):
+                raise ValueError(f"'{key}' is not a valid environment variable name")
+            if "\x00" in val:
+                raise ValueError(f"value of '{key}' must not contain NUL characters")
+        return value
+
+    @field_validator("after")
+    @classmethod
+    def _after_ids(cls, value: list[str]) -> list[str]:
+        for job_id in value:
+            if not re.match(JOB_ID_PATTERN, job_id):
+                raise ValueError(f"'{job_id}' is not a job id")
+        return value
+
+    @model_validator(mode="after")
+    def _script_or_command(self) -> JobSubmit:
+        if (self.script is None) == (self.command is None):
+            raise ValueError("give exactly one of 'script' or 'command'")
+        return self
+
+    def batch_script(self) -> str:
+        if self.script is not None:
+            return self.script
+        assert self.command is not None
+        return f"#!/bin/bash\n{self.command}\n"
+
+
+class Job(BaseModel):
+    """A job as the API shows it."""
+
+    id: str
+    cluster: str
+    native_id: Optional[str] = None
+    name: str
+    state: JobState
+    raw_state: Optional[str] = None
+    reason: Optional[str] = None
+    exit_code: Optional[int] = None
+    terminal: bool = False
+    submitted_at: datetime
+    started_at: Optional[datetime] = None
+    ended_at: Optional[datetime] = None
+    updated_at: datetime
+    resources: ResourceRequest
+    working_dir: Optional[str] = None
+    stdout_path: Optional[str] = None
+    stderr_path: Optional[str] = None
+
+
+class JobList(BaseModel):
+    jobs: list[Job]
+    next_cursor: Optional[str] = None
+
+
+class LogChunk(BaseModel):
+    data: str
+    offset: int
+    eof: bool
+
+
+class ClusterSummary(BaseModel):
+    id: str
+    name: str
+    kind: str
+    status: str = Field(description="ok, unreachable or error")
+    status_message: Optional[str] = None
+    description: str = ""
+
+
+class Partition(BaseModel):
+    name: str
+    default: bool = False
+    max_time_minutes: Optional[int] = None
+    max_nodes: Optional[int] = None
+    nodes_total: int = 0
+    nodes_idle: int = 0
+    cpus_per_node: int = 0
+    cpus_idle: Optional[int] = None
+    memory_mb_per_node: int = 0
+    gpus_per_node: int = 0
+    gpu_types: list[str] = Field(default_factory=list)
+    state: str = "up"
+
+
+class ClusterDetail(ClusterSummary):
+    partitions: list[Partition]
+    options_schema: dict[str, Any]
+
+
+class ClusterList(BaseModel):
+    clusters: list[ClusterSummary]
+
+
+class ErrorItem(BaseModel):
+    field: str
+    message: str
+
+
+class ErrorBody(BaseModel):
+    message: str
+    errors: list[ErrorItem] = Field(default_factory=list)

@@ -1,0 +1,394 @@
+"""JobService: the domain logic behind every frontend. No Tornado here.
+
+It owns the store, one cluster object (with its backend) and one poller per cluster, and fans job
+changes out to listeners (the server's event bus, tests, the in-process kernel client).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import logging
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Optional, Union
+
+from .backends.base import Backend, BackendContext, SubmitRequest
+from .clusters import DEFAULT_CLUSTERS, Cluster, ClusterConfig
+from .errors import ClusterUnreachable, Conflict, FieldError, InvalidRequest, NotFound, PWLabError
+from .limits import check_limits, pick_partition
+from .models import (
+    ClusterDetail,
+    ClusterSummary,
+    Job,
+    JobList,
+    JobSubmit,
+    LogChunk,
+)
+from .poller import Poller
+from .states import JobState
+from .store import JobStore
+
+DEFAULT_BACKENDS = {"local": "parallelworks_lab.backends.local.LocalBackend"}
+LOG_CHUNK_LIMIT = 1 << 20  # bytes per log request
+MAX_LIST_LIMIT = 1000
+
+JobListener = Callable[[str, dict[str, Any]], None]
+JOB_EVENT = "job"
+CLUSTER_EVENT = "cluster"
+
+
+def load_backend_class(path: Union[str, type[Backend]]) -> type[Backend]:
+    if isinstance(path, type):
+        return path
+    module_name, _, attr = path.rpartition(".")
+    cls = getattr(importlib.import_module(module_name), attr)
+    if not (isinstance(cls, type) and issubclass(cls, Backend)):
+        raise TypeError(f"{path} is not a Backend class")
+    return cls
+
+
+def new_job_id() -> str:
+    return uuid.uuid4().hex[:12]
+
+
+def job_event(job: Job) -> dict[str, Any]:
+    """The event payload for one job: enough for a client to update its row."""
+    return job.model_dump(
+        mode="json",
+        include={
+            "id",
+            "cluster",
+            "native_id",
+            "name",
+            "state",
+            "raw_state",
+            "reason",
+            "exit_code",
+            "terminal",
+            "submitted_at",
+            "started_at",
+            "ended_at",
+            "updated_at",
+        },
+    )
+
+
+class JobService:
+    def __init__(
+        self,
+        store: JobStore,
+        *,
+        clusters: Optional[list[dict[str, Any]]] = None,
+        backend_classes: Optional[dict[str, Union[str, type[Backend]]]] = None,
+        state_dir: Path,
+        root_dir: Path,
+        poll_interval: float = 5.0,
+        log: Optional[logging.Logger] = None,
+    ) -> None:
+        self.store = store
+        self.log = log or logging.getLogger("parallelworks_lab")
+        self.poll_interval = poll_interval
+        self._listeners: list[JobListener] = []
+        self._submitting: set[str] = set()
+        self._started = False
+        self._start_lock = asyncio.Lock()
+        self.clusters: dict[str, Cluster] = {}
+        self.pollers: dict[str, Poller] = {}
+        classes = {**DEFAULT_BACKENDS, **(backend_classes or {})}
+        for entry in clusters or DEFAULT_CLUSTERS:
+            config, options = ClusterConfig.split(entry)
+            if config.id in self.clusters:
+                raise ValueError(f"cluster id '{config.id}' is configured twice")
+            if config.kind not in classes:
+                raise ValueError(
+                    f"cluster '{config.id}': unknown kind '{config.kind}'; known: "
+                    + ", ".join(sorted(classes))
+                )
+            context = BackendContext(
+                cluster_id=config.id,
+                state_dir=state_dir / "clusters" / config.id,
+                root_dir=root_dir,
+            )
+            backend = load_backend_class(classes[config.kind]).from_config(options, context)
+            cluster = Cluster(config, backend)
+            self.clusters[config.id] = cluster
+            poller = Poller(
+                cluster,
+                store,
+                config.poll_interval or poll_interval,
+                on_job_change=self._job_changed,
+                on_status_change=self._cluster_changed,
+                is_submitting=self._submitting.__contains__,
+                log=self.log,
+            )
+            context.request_poll = poller.wake
+            self.pollers[config.id] = poller
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        async with self._start_lock:
+            if self._started:
+                return
+            for cluster in self.clusters.values():
+                try:
+                    await cluster.backend.start()
+                except Exception as exc:
+                    self.log.warning("cluster %s did not start: %s", cluster.id, exc)
+                    cluster.set_status("unreachable", str(exc))
+                self.pollers[cluster.id].start()
+            self._started = True
+
+    async def stop(self) -> None:
+        for poller in self.pollers.values():
+            await poller.stop()
+        for cluster in self.clusters.values():
+            await cluster.backend.close()
+        self._started = False
+
+    # -- events ------------------------------------------------------------------------------
+
+    def subscribe(self, listener: JobListener) -> Callable[[], None]:
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener)
+
+    def _emit(self, kind: str, payload: dict[str, Any]) -> None:
+        for listener in list(self._listeners):
+            try:
+                listener(kind, payload)
+            except Exception:
+                self.log.exception("event listener failed")
+
+    def _job_changed(self, job: Job) -> None:
+        self._emit(JOB_EVENT, job_event(job))
+
+    def _cluster_changed(self, cluster: Cluster) -> None:
+        self._emit(
+            CLUSTER_EVENT,
+            {"cluster": cluster.id, "status": cluster.status, "message": cluster.status_message},
+        )
+
+    # -- clusters ----------------------------------------------------------------------------
+
+    def cluster(self, cluster_id: str) -> Cluster:
+        try:
+            return self.clusters[cluster_id]
+        except KeyError:
+            raise NotFound(f"unknown cluster '{cluster_id}'") from None
+
+    def list_clusters(self) -> list[ClusterSummary]:
+        return [c.summary() for c in self.clusters.values()]
+
+    async def cluster_detail(self, cluster_id: str) -> ClusterDetail:
+        return await self.cluster(cluster_id).detail()
+
+    # -- jobs --------------------------------------------------------------------------------
+
+    def get_job(self, job_id: str) -> Job:
+        job = self.store.get(job_id)
+        if job is None:
+            raise NotFound(f"unknown job '{job_id}'")
+        return job
+
+    def list_jobs(
+        self,
+        *,
+        cluster: Optional[str] = None,
+        states: Optional[list[str]] = None,
+        limit: int = 100,
+        cursor: Optional[str] = None,
+    ) -> JobList:
+        errors: list[FieldError] = []
+        parsed_states: list[JobState] = []
+        for value in states or []:
+            try:
+                parsed_states.append(JobState(value.upper()))
+            except ValueError:
+                errors.append(FieldError("state", f"unknown state '{value}'"))
+        if not 1 <= limit <= MAX_LIST_LIMIT:
+            errors.append(FieldError("limit", f"must be between 1 and {MAX_LIST_LIMIT}"))
+        parsed_cursor: Optional[int] = None
+        if cursor:
+            if not cursor.isdigit():
+                errors.append(FieldError("cursor", "is not a cursor returned by this API"))
+            else:
+                parsed_cursor = int(cursor)
+        if cluster is not None and cluster not in self.clusters:
+            errors.append(FieldError("cluster", f"unknown cluster '{cluster}'"))
+        if errors:
+            raise InvalidRequest("; ".join(f"{e.field}: {e.message}" for e in errors), errors)
+        jobs, next_cursor = self.store.list(
+            cluster=cluster, states=parsed_states, limit=limit, cursor=parsed_cursor
+        )
+        return JobList(jobs=jobs, next_cursor=None if next_cursor is None else str(next_cursor))
+
+    async def submit(self, request: JobSubmit) -> Job:
+        if request.cluster not in self.clusters:
+            known = ", ".join(self.clusters)
+            raise InvalidRequest.for_field(
+                "cluster", f"unknown cluster '{request.cluster}'; configured: {known}"
+            )
+        cluster = self.clusters[request.cluster]
+        backend = cluster.backend
+        resources = request.resources
+        errors: list[FieldError] = []
+        for field_name in sorted(backend.unsupported_fields):
+            if getattr(resources, field_name) != type(resources).model_fields[field_name].default:
+                errors.append(
+                    FieldError(
+                        f"resources.{field_name}",
+                        f"is not supported on cluster '{cluster.id}' ({cluster.config.kind})",
+                    )
+                )
+        partition = pick_partition(resources, await cluster.partitions())
+        errors += check_limits(resources, partition)
+        errors += backend.check_resources(resources, partition)
+        errors += backend.check_working_dir(request.working_dir)
+        after_native: list[str] = []
+        for dep_id in request.after:
+            dep = self.store.get(dep_id)
+            if dep is None:
+                errors.append(FieldError("after", f"unknown job '{dep_id}'"))
+            elif dep.cluster != cluster.id:
+                errors.append(FieldError("after", f"job '{dep_id}' is on another cluster"))
+            elif dep.native_id is None:
+                errors.append(FieldError("after", f"job '{dep_id}' has not reached the scheduler"))
+            else:
+                after_native.append(dep.native_id)
+        if errors:
+            raise InvalidRequest("; ".join(f"{e.field}: {e.message}" for e in errors), errors)
+
+        name = request.name or self._default_name(request)
+        resources = resources.model_copy(update={"partition": partition.name})
+        job_id = new_job_id()
+        token = uuid.uuid4().hex
+        self.store.insert(
+            job_id=job_id,
+            cluster=cluster.id,
+            name=name,
+            resources=resources,
+            submit_token=token,
+            request=request.model_dump(mode="json"),
+            working_dir=request.working_dir,
+        )
+        self._submitting.add(job_id)
+        try:
+            result = await backend.submit(
+                SubmitRequest(
+                    job_id=job_id,
+                    submit_token=token,
+                    name=name,
+                    script=request.batch_script(),
+                    resources=resources,
+                    working_dir=request.working_dir,
+                    env=request.env,
+                    after_native_ids=after_native,
+                )
+            )
+        except InvalidRequest:
+            # The scheduler refused it: nothing was queued, so nothing to keep.
+            self.store.delete(job_id)
+            raise
+        except Exception as exc:
+            # It may or may not have reached the scheduler: keep it SUBMITTING, the poller
+            # looks the token up when the cluster answers again.
+            self.log.warning("submit of %s to %s failed: %s", job_id, cluster.id, exc)
+            if isinstance(exc, PWLabError):
+                raise
+            raise ClusterUnreachable(cluster.id, str(exc)) from exc
+        finally:
+            self._submitting.discard(job_id)
+        job = self.store.update(
+            job_id,
+            native_id=result.native_id,
+            state=result.state,
+            raw_state=result.raw_state,
+            reason=result.reason,
+            working_dir=result.working_dir,
+            stdout_path=result.stdout_path,
+            stderr_path=result.stderr_path,
+        )
+        job = job or self.get_job(job_id)
+        self._job_changed(job)
+        return job
+
+    @staticmethod
+    def _default_name(request: JobSubmit) -> str:
+        if request.command:
+            first = request.command.strip().split()[0]
+            return first.rsplit("/", 1)[-1][:64] or "command"
+        return "script"
+
+    async def _control(self, job_id: str, action: str) -> Job:
+        job = self.get_job(job_id)
+        if job.terminal:
+            raise Conflict(f"job '{job_id}' has already ended ({job.state.value}); cannot {action}")
+        if job.native_id is None:
+            raise Conflict(f"job '{job_id}' is still being submitted; try again in a moment")
+        if action == "hold" and job.state is not JobState.QUEUED:
+            raise Conflict(f"job '{job_id}' is {job.state.value}; only QUEUED jobs can be held")
+        if action == "release" and job.state is not JobState.HELD:
+            raise Conflict(f"job '{job_id}' is {job.state.value}; only HELD jobs can be released")
+        cluster = self.cluster(job.cluster)
+        operation = getattr(cluster.backend, action)
+        try:
+            await operation(job.native_id)
+        except PWLabError:
+            raise
+        except OSError as exc:
+            raise ClusterUnreachable(cluster.id, str(exc)) from exc
+        await self.pollers[cluster.id].refresh([job])
+        return self.get_job(job_id)
+
+    async def cancel(self, job_id: str) -> Job:
+        return await self._control(job_id, "cancel")
+
+    async def hold(self, job_id: str) -> Job:
+        return await self._control(job_id, "hold")
+
+    async def release(self, job_id: str) -> Job:
+        return await self._control(job_id, "release")
+
+    async def read_log(self, job_id: str, stream: str = "stdout", offset: int = 0) -> LogChunk:
+        if stream not in ("stdout", "stderr"):
+            raise InvalidRequest.for_field("stream", "must be 'stdout' or 'stderr'")
+        if offset < 0:
+            raise InvalidRequest.for_field("offset", "must be 0 or more")
+        job = self.get_job(job_id)
+        path = job.stdout_path if stream == "stdout" else job.stderr_path
+        if path is None:
+            return LogChunk(data="", offset=offset, eof=job.terminal)
+        backend = self.cluster(job.cluster).backend
+        try:
+            raw = await backend.read_log(path, offset, LOG_CHUNK_LIMIT)
+        except FileNotFoundError:
+            return LogChunk(data="", offset=offset, eof=job.terminal)
+        complete = job.terminal and len(raw) < LOG_CHUNK_LIMIT
+        if complete:
+            # The job writes no more: this is the end of the file, odd bytes and all.
+            text, used = raw.decode("utf-8", errors="replace"), len(raw)
+        else:
+            text, used = decode_complete(raw)
+        return LogChunk(data=text, offset=offset + used, eof=complete)
+
+
+def decode_complete(raw: bytes) -> tuple[str, int]:
+    """Decode UTF-8 without splitting a character at the end of a chunk.
+
+    Returns the text and how many bytes it used; an incomplete trailing character is left for
+    the next request (its offset points at it). Invalid bytes elsewhere become U+FFFD.
+    """
+    cut = len(raw)
+    # A UTF-8 sequence is at most 4 bytes: look back at most 3 for an unfinished lead byte.
+    for back in range(1, min(4, len(raw)) + 1):
+        byte = raw[-back]
+        if byte & 0xC0 == 0x80:
+            continue  # continuation byte: keep looking for the lead
+        if byte >= 0xC0:
+            needed = 2 if byte < 0xE0 else 3 if byte < 0xF0 else 4
+            if needed > back:
+                cut = len(raw) - back
+        break
+    return raw[:cut].decode("utf-8", errors="replace"), cut

@@ -1,0 +1,224 @@
+"""JobStore: every job the user submitted, in SQLite (WAL), so a server restart loses nothing.
+
+A job row is written in state SUBMITTING, with a unique submit token, *before* the scheduler is
+called; a crash between the two is then reconciled by looking the token up on the scheduler.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Optional
+
+from .models import Job, ResourceRequest
+from .states import TERMINAL_STATES, JobState
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+    id           TEXT NOT NULL UNIQUE,
+    cluster      TEXT NOT NULL,
+    native_id    TEXT,
+    name         TEXT NOT NULL,
+    state        TEXT NOT NULL,
+    raw_state    TEXT,
+    reason       TEXT,
+    exit_code    INTEGER,
+    terminal     INTEGER NOT NULL DEFAULT 0,
+    submitted_at TEXT NOT NULL,
+    started_at   TEXT,
+    ended_at     TEXT,
+    updated_at   TEXT NOT NULL,
+    resources    TEXT NOT NULL,
+    working_dir  TEXT,
+    stdout_path  TEXT,
+    stderr_path  TEXT,
+    submit_token TEXT NOT NULL UNIQUE,
+    request      TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS jobs_live ON jobs (cluster, terminal);
+CREATE INDEX IF NOT EXISTS jobs_state ON jobs (state, seq);
+"""
+
+# Columns a status update may change.
+UPDATABLE = frozenset(
+    {
+        "native_id",
+        "state",
+        "raw_state",
+        "reason",
+        "exit_code",
+        "started_at",
+        "ended_at",
+        "working_dir",
+        "stdout_path",
+        "stderr_path",
+    }
+)
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _iso(value: Optional[datetime]) -> Optional[str]:
+    return None if value is None else value.astimezone(timezone.utc).isoformat()
+
+
+class JobStore:
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        if str(path) != ":memory:":
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+        self._db.row_factory = sqlite3.Row
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("PRAGMA busy_timeout=5000")
+        self._db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        self._db.close()
+
+    @staticmethod
+    def _to_job(row: sqlite3.Row) -> Job:
+        return Job(
+            id=row["id"],
+            cluster=row["cluster"],
+            native_id=row["native_id"],
+            name=row["name"],
+            state=JobState(row["state"]),
+            raw_state=row["raw_state"],
+            reason=row["reason"],
+            exit_code=row["exit_code"],
+            terminal=bool(row["terminal"]),
+            submitted_at=row["submitted_at"],
+            started_at=row["started_at"],
+            ended_at=row["ended_at"],
+            updated_at=row["updated_at"],
+            resources=ResourceRequest.model_validate_json(row["resources"]),
+            working_dir=row["working_dir"],
+            stdout_path=row["stdout_path"],
+            stderr_path=row["stderr_path"],
+        )
+
+    def insert(
+        self,
+        *,
+        job_id: str,
+        cluster: str,
+        name: str,
+        resources: ResourceRequest,
+        submit_token: str,
+        request: dict[str, Any],
+        working_dir: Optional[str] = None,
+    ) -> Job:
+        now = _iso(utcnow())
+        self._db.execute(
+            "INSERT INTO jobs (id, cluster, name, state, submitted_at, updated_at, resources,"
+            " working_dir, submit_token, request) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                job_id,
+                cluster,
+                name,
+                JobState.SUBMITTING.value,
+                now,
+                now,
+                resources.model_dump_json(),
+                working_dir,
+                submit_token,
+                json.dumps(request),
+            ),
+        )
+        job = self.get(job_id)
+        assert job is not None
+        return job
+
+    def get(self, job_id: str) -> Optional[Job]:
+        row = self._db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        return None if row is None else self._to_job(row)
+
+    def submit_token(self, job_id: str) -> Optional[str]:
+        row = self._db.execute("SELECT submit_token FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def delete(self, job_id: str) -> None:
+        self._db.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
+
+    def update(self, job_id: str, **fields: Any) -> Optional[Job]:
+        """Apply changed fields; returns the job if anything changed, else None."""
+        unknown = set(fields) - UPDATABLE
+        if unknown:
+            raise ValueError(f"not updatable: {sorted(unknown)}")
+        current = self.get(job_id)
+        if current is None:
+            return None
+        changes: dict[str, Any] = {}
+        for key, value in fields.items():
+            old = getattr(current, key)
+            if isinstance(value, JobState):
+                value = value.value
+                old = old.value if isinstance(old, JobState) else old
+            if isinstance(value, datetime):
+                if old is not None and abs((old - value).total_seconds()) < 1e-3:
+                    continue
+                value = _iso(value)
+            elif old == value:
+                continue
+            changes[key] = value
+        if not changes:
+            return None
+        if "state" in changes:
+            changes["terminal"] = int(JobState(changes["state"]) in TERMINAL_STATES)
+        changes["updated_at"] = _iso(utcnow())
+        assignments = ", ".join(f"{key} = ?" for key in changes)
+        self._db.execute(
+            f"UPDATE jobs SET {assignments} WHERE id = ?",  # noqa: S608 - keys from UPDATABLE
+            (*changes.values(), job_id),
+        )
+        return self.get(job_id)
+
+    def list(
+        self,
+        *,
+        cluster: Optional[str] = None,
+        states: Iterable[JobState] = (),
+        limit: int = 100,
+        cursor: Optional[int] = None,
+    ) -> tuple[list[Job], Optional[int]]:
+        """Newest first. Returns the page and the cursor of the next page (None at the end)."""
+        where: list[str] = []
+        args: list[Any] = []
+        if cluster is not None:
+            where.append("cluster = ?")
+            args.append(cluster)
+        state_values = [s.value for s in states]
+        if state_values:
+            where.append(f"state IN ({', '.join('?' for _ in state_values)})")
+            args.extend(state_values)
+        if cursor is not None:
+            where.append("seq < ?")
+            args.append(cursor)
+        sql = "SELECT * FROM jobs"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY seq DESC LIMIT ?"
+        args.append(limit + 1)
+        rows = self._db.execute(sql, args).fetchall()
+        more = len(rows) > limit
+        rows = rows[:limit]
+        next_cursor = int(rows[-1]["seq"]) if more and rows else None
+        return [self._to_job(r) for r in rows], next_cursor
+
+    def live(self, cluster: str) -> list[Job]:
+        """Jobs on ``cluster`` that have not reached a terminal state (the poller's work list)."""
+        rows = self._db.execute(
+            "SELECT * FROM jobs WHERE cluster = ? AND terminal = 0 ORDER BY seq", (cluster,)
+        ).fetchall()
+        return [self._to_job(r) for r in rows]
+
+    def count(self) -> int:
+        return int(self._db.execute("SELECT COUNT(*) FROM jobs").fetchone()[0])
