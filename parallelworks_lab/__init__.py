@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 try:
-    from ._version import __version__
-except ImportError:  # running from a source tree that was never built
+    __version__ = version("parallelworks-lab")
+except PackageNotFoundError:  # running from a source tree that was never installed
     __version__ = "0.0.0.dev0"
+
+__all__ = ["__version__"]
 
 
 def _jupyter_labextension_paths() -> list[dict[str, str]]:

@@ -19,7 +19,7 @@ JOB_SCHEMA_ID = "urn:parallelworks-lab:job-state"
 CLUSTER_SCHEMA_ID = "urn:parallelworks-lab:cluster-status"
 
 
-class ParallelWorksLabApp(ExtensionApp):  # type: ignore[misc]
+class ParallelWorksLabApp(ExtensionApp):
     name = "parallelworks_lab"
 
     clusters = List(

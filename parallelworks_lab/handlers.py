@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any, Optional
+from typing import Any
 
 from jupyter_server.base.handlers import APIHandler
 from jupyter_server.extension.handler import ExtensionHandlerMixin
@@ -21,13 +21,13 @@ CLUSTER_ID = "(?P<cluster_id>[^/]+)"
 JOB_ID = "(?P<job_id>[^/]+)"
 
 
-class BaseHandler(ExtensionHandlerMixin, APIHandler):  # type: ignore[misc]
+class BaseHandler(ExtensionHandlerMixin, APIHandler):
     @property
     def service(self) -> JobService:
         service: JobService = self.settings["parallelworks_lab_service"]
         return service
 
-    async def prepare(self) -> None:
+    async def prepare(self) -> None:  # type: ignore[override]
         await super().prepare()
         # pytest-jupyter and some launchers never run the extension's async start hook.
         await self.service.start()
@@ -35,6 +35,8 @@ class BaseHandler(ExtensionHandlerMixin, APIHandler):  # type: ignore[misc]
     def write_model(self, model: BaseModel, status: int = 200) -> None:
         self.set_status(status)
         self.set_header("Content-Type", "application/json")
+        # How long the server spent on the request (browser devtools and benchmarks read it).
+        self.set_header("Server-Timing", f"app;dur={self.request.request_time() * 1000:.2f}")
         self.finish(model.model_dump_json())
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
@@ -166,12 +168,3 @@ HANDLERS: list[tuple[str, type[BaseHandler]]] = [
     (route(f"jobs/{JOB_ID}/logs/?"), JobLogsHandler),
     (route("openapi.json"), OpenAPIHandler),
 ]
-
-
-def example_path(pattern: str, values: Optional[dict[str, str]] = None) -> str:
-    """A concrete URL for a route pattern (tests enumerate the routes with it)."""
-    import re
-
-    fill = {"cluster_id": "local", "job_id": "0" * 12, "action": "hold", **(values or {})}
-    path = re.sub(r"\(\?P<(\w+)>[^)]*\)", lambda m: fill[m.group(1)], pattern)
-    return path.replace("/?", "")

@@ -38,7 +38,9 @@ def check_limits(resources: ResourceRequest, partition: Partition) -> list[Field
 
     def over(field: str, value: int, limit: int, what: str) -> None:
         errors.append(
-            FieldError(f"resources.{field}", f"{value} exceeds the limit of {limit} {what} on {where}")
+            FieldError(
+                f"resources.{field}", f"{value} exceeds the limit of {limit} {what} on {where}"
+            )
         )
 
     max_nodes = partition.max_nodes or partition.nodes_total or None
@@ -72,7 +74,12 @@ def check_limits(resources: ResourceRequest, partition: Partition) -> list[Field
         and partition.max_time_minutes is not None
         and resources.time_limit_minutes > partition.max_time_minutes
     ):
-        over("time_limit_minutes", resources.time_limit_minutes, partition.max_time_minutes, "minutes")
+        over(
+            "time_limit_minutes",
+            resources.time_limit_minutes,
+            partition.max_time_minutes,
+            "minutes",
+        )
     return errors
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
-from pydantic.json_schema import models_json_schema
+from pydantic import BaseModel
+from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from . import __version__
 from .models import (
@@ -42,11 +43,9 @@ CLUSTER_ID = {"name": "cluster_id", "in": "path", "required": True, "schema": {"
 
 @lru_cache(maxsize=1)
 def _components() -> dict[str, Any]:
-    models = [ClusterList, ClusterDetail, JobSubmit, Job, JobList, LogChunk, ErrorBody]
-    _, schema = models_json_schema(
-        [(m, "serialization" if m is not JobSubmit else "validation") for m in models],
-        ref_template=REF,
-    )
+    models: list[type[BaseModel]] = [ClusterList, ClusterDetail, Job, JobList, LogChunk, ErrorBody]
+    modes: list[tuple[type[BaseModel], JsonSchemaMode]] = [(m, "serialization") for m in models]
+    _, schema = models_json_schema([*modes, (JobSubmit, "validation")], ref_template=REF)
     defs: dict[str, Any] = schema.get("$defs", {})
     return defs
 
@@ -55,8 +54,13 @@ def openapi_spec(base_url: str = "/") -> dict[str, Any]:
     base = base_url.rstrip("/") + "/parallelworks-lab"
     job_action = {
         "parameters": [JOB_ID],
-        "responses": {"200": _json("Job", "The job after the action"), **ERRORS, **NOT_FOUND,
-                      **CONFLICT, **UNREACHABLE},
+        "responses": {
+            "200": _json("Job", "The job after the action"),
+            **ERRORS,
+            **NOT_FOUND,
+            **CONFLICT,
+            **UNREACHABLE,
+        },
     }
     return {
         "openapi": "3.1.0",

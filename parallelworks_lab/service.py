@@ -219,7 +219,7 @@ class JobService:
             errors.append(FieldError("cluster", f"unknown cluster '{cluster}'"))
         if errors:
             raise InvalidRequest("; ".join(f"{e.field}: {e.message}" for e in errors), errors)
-        jobs, next_cursor = self.store.list(
+        jobs, next_cursor = self.store.page(
             cluster=cluster, states=parsed_states, limit=limit, cursor=parsed_cursor
         )
         return JobList(jobs=jobs, next_cursor=None if next_cursor is None else str(next_cursor))

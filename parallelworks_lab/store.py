@@ -181,7 +181,7 @@ class JobStore:
         )
         return self.get(job_id)
 
-    def list(
+    def page(
         self,
         *,
         cluster: Optional[str] = None,

@@ -31,7 +31,10 @@ def jp_server_config(tmp_path, local_cluster):
     return Config(
         {
             "ServerApp": {
-                "jpserver_extensions": {"parallelworks_lab": True},
+                "jpserver_extensions": {
+                    "parallelworks_lab": True,
+                    "jupyter_server_terminals": False,
+                },
                 "allow_unauthenticated_access": False,
             },
             "ParallelWorksLabApp": {
@@ -74,9 +77,7 @@ class Api:
         assert status == 201, (status, job)
         return job
 
-    async def wait(
-        self, job_id: str, states: set[str], timeout: float = 30.0
-    ) -> dict[str, Any]:
+    async def wait(self, job_id: str, states: set[str], timeout: float = 30.0) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
         job: dict[str, Any] = {}
         while time.monotonic() < deadline:

@@ -45,9 +45,7 @@ async def test_working_dir_and_env(api, jp_root_dir):
 
 
 async def test_logs_are_incremental_while_running(api):
-    job = await api.submit(
-        script="#!/bin/bash\nfor i in 1 2 3; do echo line $i; sleep 0.7; done\n"
-    )
+    job = await api.submit(script="#!/bin/bash\nfor i in 1 2 3; do echo line $i; sleep 0.7; done\n")
     await api.wait(job["id"], {"RUNNING"})
     offset, seen, partial_reads = 0, "", 0
     deadline = time.monotonic() + 20
@@ -75,7 +73,8 @@ async def test_cancel_running_job_kills_its_process_group(api):
     # Find the job's processes: its session is led by the wrapper.
     await asyncio.sleep(0.3)
     members = [
-        p for p in psutil.process_iter(["cmdline", "environ"])
+        p
+        for p in psutil.process_iter(["cmdline", "environ"])
         if (p.info.get("environ") or {}).get("PWLAB_JOB_ID") == job["native_id"]
     ]
     assert len(members) >= 3  # wrapper, script, two sleeps
@@ -83,7 +82,7 @@ async def test_cancel_running_job_kills_its_process_group(api):
     assert len(pgids) == 1
     status, cancelled = await api.call("DELETE", f"jobs/{job['id']}")
     assert status == 200 and cancelled["state"] == "CANCELLED"
-    gone, alive = psutil.wait_procs(members, timeout=5)
+    _gone, alive = psutil.wait_procs(members, timeout=5)
     assert not alive, f"still alive: {alive}"
     # Cancelling again is a conflict: the job has ended.
     status, body = await api.call("DELETE", f"jobs/{job['id']}")
@@ -92,6 +91,7 @@ async def test_cancel_running_job_kills_its_process_group(api):
 
 async def test_cancel_queued_job(api):
     blocker = await api.submit(command="sleep 30", resources={"cpus_per_task": SLOTS})
+    await api.wait(blocker["id"], {"RUNNING"})
     waiting = await api.submit(command="echo never")
     assert waiting["state"] == "QUEUED"
     status, body = await api.call("DELETE", f"jobs/{waiting['id']}")
@@ -102,7 +102,7 @@ async def test_cancel_queued_job(api):
 
 async def test_job_waits_for_free_slots_then_runs(api):
     first = await api.submit(command="sleep 1.5", resources={"ntasks": 2, "cpus_per_task": 1})
-    assert first["state"] == "RUNNING"
+    await api.wait(first["id"], {"RUNNING"})
     second = await api.submit(command="echo second")
     assert (second["state"], second["reason"]) == ("QUEUED", "Resources")
     listed = await api.get(f"jobs/{second['id']}")
@@ -117,6 +117,7 @@ async def test_job_waits_for_free_slots_then_runs(api):
 
 async def test_hold_and_release(api):
     blocker = await api.submit(command="sleep 30", resources={"cpus_per_task": SLOTS})
+    await api.wait(blocker["id"], {"RUNNING"})
     job = await api.submit(command="echo released")
     status, held = await api.call("POST", f"jobs/{job['id']}/hold")
     assert status == 200 and (held["state"], held["reason"]) == ("HELD", "JobHeldUser")

@@ -66,35 +66,56 @@ def _write_json(path: Path, data: dict[str, Any]) -> None:
 
 @dataclass
 class LocalJob:
-    """One job folder; properties read the files so they are right after a restart too."""
+    """One job folder. State is mirrored in memory; the files are what survives a restart."""
 
     native_id: str
     dir: Path
     meta: dict[str, Any]
+    held: bool = False
+    started: Optional[dict[str, Any]] = None
+    final: Optional[dict[str, Any]] = None
+    exited: Optional[tuple[int, float]] = None
     proc: Optional[asyncio.subprocess.Process] = field(default=None, repr=False)
+
+    @classmethod
+    def load(cls, job_dir: Path) -> Optional[LocalJob]:
+        meta = _read_json(job_dir / "meta.json")
+        if meta is None:
+            return None  # an aborted submit
+        job = cls(job_dir.name, job_dir, meta, held=(job_dir / "held").exists())
+        job.started = _read_json(job_dir / "started")
+        job.final = _read_json(job_dir / "final")
+        job.refresh_exit()
+        return job
 
     @property
     def cpus(self) -> int:
         return int(self.meta["cpus"])
 
-    @property
-    def held(self) -> bool:
-        return (self.dir / "held").exists()
+    def set_held(self, held: bool) -> None:
+        if held:
+            (self.dir / "held").touch()
+        else:
+            (self.dir / "held").unlink(missing_ok=True)
+        self.held = held
 
-    @property
-    def started(self) -> Optional[dict[str, Any]]:
-        return _read_json(self.dir / "started")
+    def set_started(self, started: dict[str, Any]) -> None:
+        _write_json(self.dir / "started", started)
+        self.started = started
 
-    @property
-    def final(self) -> Optional[dict[str, Any]]:
-        return _read_json(self.dir / "final")
+    def set_final(self, final: dict[str, Any]) -> None:
+        _write_json(self.dir / "final", final)
+        self.final = final
 
-    def exit_code(self) -> Optional[tuple[int, float]]:
-        path = self.dir / "exit_code"
-        try:
-            return int(path.read_text().strip()), path.stat().st_mtime
-        except (FileNotFoundError, ValueError):
-            return None
+    def refresh_exit(self) -> Optional[tuple[int, float]]:
+        """Read the exit status written by local_job.sh (only a started job can have one)."""
+        if self.exited is None and self.started is not None:
+            path = self.dir / "exit_code"
+            try:
+                self.exited = int(path.read_text().strip()), path.stat().st_mtime
+            except (FileNotFoundError, ValueError):
+                pass
+        return self.exited
 
     def process(self) -> Optional[psutil.Process]:
         """The job's process if it is still alive (and is really ours, not a reused pid)."""
@@ -112,7 +133,7 @@ class LocalJob:
         return proc
 
     def finished(self) -> bool:
-        return self.final is not None or self.exit_code() is not None
+        return self.final is not None or self.refresh_exit() is not None
 
 
 class LocalBackend(Backend):
@@ -129,6 +150,7 @@ class LocalBackend(Backend):
         self._lock = asyncio.Lock()
         self._next_id = 1
         self._tasks: set[asyncio.Task[None]] = set()
+        self._pending_tick: Optional[asyncio.Task[None]] = None
 
     @property
     def slots(self) -> int:
@@ -159,16 +181,13 @@ class LocalBackend(Backend):
         await self._tick()
 
     async def close(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
+        for task in [*self._tasks, self._pending_tick]:
+            if task is not None:
+                task.cancel()
         # Jobs keep running: a server restart must not touch them.
 
     def _load(self, native_id: str) -> Optional[LocalJob]:
-        job_dir = self.jobs_dir / native_id
-        meta = _read_json(job_dir / "meta.json")
-        if meta is None:
-            return None
-        return LocalJob(native_id, job_dir, meta)
+        return LocalJob.load(self.jobs_dir / native_id)
 
     def _job(self, native_id: str) -> LocalJob:
         job = self._active.get(native_id) or (
@@ -254,7 +273,9 @@ class LocalBackend(Backend):
         _write_json(job_dir / "meta.json", meta)
         job = LocalJob(native_id, job_dir, meta)
         self._active[native_id] = job
-        await self._tick()
+        # Like sbatch, answer at once; starting processes happens off the request path, and a
+        # burst of submits is scheduled in one pass.
+        self._schedule_soon()
         status = self._status(job)
         return SubmitResult(
             native_id=native_id,
@@ -265,6 +286,17 @@ class LocalBackend(Backend):
             raw_state=status.raw_state,
             reason=status.reason,
         )
+
+    def _schedule_soon(self) -> None:
+        if self._pending_tick is None or self._pending_tick.done():
+            self._pending_tick = asyncio.create_task(self._scheduled_tick())
+
+    async def _scheduled_tick(self) -> None:
+        await asyncio.sleep(0)  # let the other submits of a burst land first
+        try:
+            await self._tick()
+        finally:
+            self.context.request_poll()
 
     async def find_by_token(self, submit_token: str) -> Optional[SubmitResult]:
         for entry in self.jobs_dir.iterdir():
@@ -290,14 +322,14 @@ class LocalBackend(Backend):
         job = self._job(native_id)
         if job.started or job.finished():
             raise Conflict(f"local job {native_id} is no longer queued and cannot be held")
-        (job.dir / "held").touch()
+        job.set_held(True)
 
     async def release(self, native_id: str) -> None:
         job = self._job(native_id)
         if not job.held:
             raise Conflict(f"local job {native_id} is not held")
-        (job.dir / "held").unlink(missing_ok=True)
-        await self._tick()
+        job.set_held(False)
+        self._schedule_soon()
 
     async def read_log(self, path: str, offset: int, limit: int) -> bytes:
         def read() -> bytes:
@@ -323,7 +355,7 @@ class LocalBackend(Backend):
     def _status(self, job: LocalJob) -> JobStatus:
         started = job.started
         started_at = _ts(started["started_at"]) if started else None
-        exited = job.exit_code()
+        exited = job.refresh_exit()
         final = job.final
         if final is not None:
             return JobStatus(
@@ -349,8 +381,11 @@ class LocalBackend(Backend):
         if job.held:
             return JobStatus(JobState.HELD, "held", "JobHeldUser")
         waiting_on = [d for d in job.meta.get("after", []) if self._outcome(d) == "pending"]
-        reason = "Dependency" if waiting_on else "Resources"
-        return JobStatus(JobState.QUEUED, "queued", reason)
+        if waiting_on:
+            return JobStatus(JobState.QUEUED, "queued", "Dependency")
+        if job.cpus > self.slots - self._used_slots():
+            return JobStatus(JobState.QUEUED, "queued", "Resources")
+        return JobStatus(JobState.QUEUED, "queued", None)  # starts on the next pass
 
     def _outcome(self, native_id: str) -> str:
         """How a dependency went: 'ok', 'failed' or 'pending'."""
@@ -359,7 +394,7 @@ class LocalBackend(Backend):
             return "failed"
         if job.final is not None:
             return "failed"
-        exited = job.exit_code()
+        exited = job.refresh_exit()
         if exited is None:
             return "pending"
         return "ok" if exited[0] == 0 else "failed"
@@ -376,8 +411,10 @@ class LocalBackend(Backend):
                     continue
                 if not started:
                     continue
-                if job.process() is None:
-                    if job.exit_code() is None:
+                if job.proc is not None and job.proc.returncode is None:
+                    pass  # our own child, still running: no need to ask the OS
+                elif job.process() is None:
+                    if job.refresh_exit() is None:
                         self._finish(job, JobState.FAILED, "the job's process ended without status")
                     self._active.pop(job.native_id, None)
                     continue
@@ -407,7 +444,7 @@ class LocalBackend(Backend):
 
     def _finish(self, job: LocalJob, state: JobState, reason: str) -> None:
         """Record a final state we decided (cancel, timeout), then stop the process group."""
-        _write_json(job.dir / "final", {"state": state.value, "reason": reason, "at": _now()})
+        job.set_final({"state": state.value, "reason": reason, "at": _now()})
         self._active.pop(job.native_id, None)
         proc = job.process()
         if proc is not None:
@@ -462,10 +499,7 @@ class LocalBackend(Backend):
             create_time = psutil.Process(proc.pid).create_time()
         except psutil.NoSuchProcess:
             create_time = _now()
-        _write_json(
-            job.dir / "started",
-            {"pid": proc.pid, "create_time": create_time, "started_at": _now()},
-        )
+        job.set_started({"pid": proc.pid, "create_time": create_time, "started_at": _now()})
         job.proc = proc
         task = asyncio.create_task(self._reap(proc))
         self._tasks.add(task)

@@ -1,0 +1,142 @@
+import { ServerConnection } from '@jupyterlab/services';
+
+import { APIError, createJobsAPI, requestAPI } from '../api';
+
+type Handler = (request: Request) => Response | Promise<Response>;
+
+function settingsFor(handler: Handler): {
+  settings: ServerConnection.ISettings;
+  requests: Request[];
+} {
+  const requests: Request[] = [];
+  const settings = ServerConnection.makeSettings({
+    baseUrl: 'http://localhost:8888/lab-base/',
+    fetch: async (input: RequestInfo | URL) => {
+      const request = input as Request;
+      requests.push(request);
+      return handler(request);
+    }
+  });
+  return { settings, requests };
+}
+
+function json(body: unknown, status = 200): Response {
+  return new Response(JSON.stringify(body), {
+    status,
+    headers: { 'Content-Type': 'application/json' }
+  });
+}
+
+async function rejection(promise: Promise<unknown>): Promise<APIError> {
+  try {
+    await promise;
+  } catch (error) {
+    if (error instanceof APIError) {
+      return error;
+    }
+    throw new Error(`expected an APIError, got ${error}`);
+  }
+  throw new Error('expected the request to fail');
+}
+
+describe('requestAPI', () => {
+  it('calls below the extension namespace and decodes JSON', async () => {
+    const { settings, requests } = settingsFor(() => json({ clusters: [] }));
+    const body = await requestAPI<{ clusters: unknown[] }>(
+      'clusters',
+      {},
+      settings
+    );
+    expect(body).toEqual({ clusters: [] });
+    // makeRequest may append a cache-busting query parameter.
+    const url = new URL(requests[0].url);
+    expect(url.origin + url.pathname).toBe(
+      'http://localhost:8888/lab-base/parallelworks-lab/clusters'
+    );
+    expect(requests[0].method).toBe('GET');
+  });
+
+  it('returns undefined for an empty body', async () => {
+    const { settings } = settingsFor(() => new Response(null, { status: 204 }));
+    await expect(
+      requestAPI('jobs/x', { method: 'DELETE' }, settings)
+    ).resolves.toBeUndefined();
+  });
+
+  it('throws an APIError with the field errors of the body', async () => {
+    const { settings } = settingsFor(() =>
+      json(
+        {
+          message: 'Invalid job',
+          errors: [
+            { field: 'resources.gpus', message: 'at most 4' },
+            { message: 'no field' }
+          ]
+        },
+        400
+      )
+    );
+    const error = await rejection(
+      requestAPI('jobs', { method: 'POST', body: '{}' }, settings)
+    );
+    expect(error.status).toBe(400);
+    expect(error.message).toBe('Invalid job');
+    expect(error.errors).toEqual([
+      { field: 'resources.gpus', message: 'at most 4' },
+      { field: '', message: 'no field' }
+    ]);
+  });
+
+  it('uses the text of a non-JSON error body', async () => {
+    const { settings } = settingsFor(
+      () => new Response('Bad Gateway from proxy', { status: 502 })
+    );
+    const error = await rejection(requestAPI('jobs', {}, settings));
+    expect(error.status).toBe(502);
+    expect(error.message).toBe('Bad Gateway from proxy');
+    expect(error.errors).toEqual([]);
+  });
+
+  it('falls back to the status when the error body is empty', async () => {
+    const { settings } = settingsFor(
+      () => new Response('', { status: 404, statusText: 'Not Found' })
+    );
+    const error = await rejection(requestAPI('jobs/nope', {}, settings));
+    expect(error.message).toBe('404 Not Found');
+  });
+
+  it('wraps a network failure', async () => {
+    const { settings } = settingsFor(() => {
+      throw new TypeError('Failed to fetch');
+    });
+    await expect(requestAPI('clusters', {}, settings)).rejects.toBeInstanceOf(
+      ServerConnection.NetworkError
+    );
+  });
+});
+
+describe('createJobsAPI', () => {
+  it('lists clusters and jobs with a query string', async () => {
+    const { settings, requests } = settingsFor(request =>
+      request.url.includes('/clusters')
+        ? json({ clusters: [{ id: 'a' }] })
+        : json({ jobs: [], next_cursor: null })
+    );
+    const api = createJobsAPI(settings);
+    expect(await api.listClusters()).toEqual([{ id: 'a' }]);
+    expect(
+      await api.listJobs({
+        limit: 200,
+        cluster: 'a b',
+        state: ['QUEUED', 'RUNNING'],
+        cursor: undefined
+      })
+    ).toEqual({ jobs: [], next_cursor: null });
+    const url = new URL(requests[1].url);
+    expect(url.pathname).toBe('/lab-base/parallelworks-lab/jobs');
+    expect(url.searchParams.get('limit')).toBe('200');
+    expect(url.searchParams.get('cluster')).toBe('a b');
+    expect(url.searchParams.get('state')).toBe('QUEUED,RUNNING');
+    expect(url.searchParams.has('cursor')).toBe(false);
+  });
+});

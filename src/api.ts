@@ -1,0 +1,157 @@
+import { URLExt } from '@jupyterlab/coreutils';
+import { ServerConnection } from '@jupyterlab/services';
+
+import type {
+  ICluster,
+  IClustersResponse,
+  IFieldError,
+  IJobQuery,
+  IJobsResponse
+} from './types';
+
+/**
+ * The URL namespace of the server extension.
+ */
+export const API_NAMESPACE = 'parallelworks-lab';
+
+/**
+ * A non-2xx answer of the server extension.
+ */
+export class APIError extends Error {
+  constructor(
+    message: string,
+    readonly status: number,
+    readonly errors: IFieldError[] = []
+  ) {
+    super(message);
+    this.name = 'APIError';
+  }
+}
+
+/**
+ * Call the server extension's REST API.
+ *
+ * @param endPoint - path below `/parallelworks-lab`, with its query string
+ * @param init - the fetch options
+ * @param settings - the server connection settings
+ * @returns the decoded JSON body (`undefined` for an empty body)
+ * @throws {APIError} on a non-2xx status
+ * @throws {ServerConnection.NetworkError} when the server cannot be reached
+ */
+export async function requestAPI<T>(
+  endPoint = '',
+  init: RequestInit = {},
+  settings: ServerConnection.ISettings = ServerConnection.makeSettings()
+): Promise<T> {
+  const url = URLExt.join(settings.baseUrl, API_NAMESPACE, endPoint);
+
+  let response: Response;
+  try {
+    response = await ServerConnection.makeRequest(url, init, settings);
+  } catch (error) {
+    throw new ServerConnection.NetworkError(error as TypeError);
+  }
+
+  const text = await response.text();
+  let body: unknown = undefined;
+  if (text.length > 0) {
+    try {
+      body = JSON.parse(text);
+    } catch {
+      if (response.ok) {
+        throw new APIError(
+          `Invalid JSON from ${endPoint || '/'}`,
+          response.status
+        );
+      }
+      body = undefined;
+    }
+  }
+
+  if (!response.ok) {
+    throw Private.toError(response, body, text);
+  }
+  return body as T;
+}
+
+/**
+ * The calls the jobs model makes, so that tests can replace the server.
+ */
+export interface IJobsAPI {
+  listClusters(): Promise<ICluster[]>;
+  listJobs(query?: IJobQuery): Promise<IJobsResponse>;
+}
+
+/**
+ * The jobs API backed by the Jupyter server.
+ */
+export function createJobsAPI(settings?: ServerConnection.ISettings): IJobsAPI {
+  return {
+    async listClusters() {
+      const body = await requestAPI<IClustersResponse>(
+        'clusters',
+        {},
+        settings
+      );
+      return body.clusters;
+    },
+    listJobs(query: IJobQuery = {}) {
+      return requestAPI<IJobsResponse>(
+        'jobs' + URLExt.objectToQueryString(Private.compact(query)),
+        {},
+        settings
+      );
+    }
+  };
+}
+
+namespace Private {
+  /**
+   * Build an APIError from an error response.
+   */
+  export function toError(
+    response: Response,
+    body: unknown,
+    text: string
+  ): APIError {
+    let message = '';
+    let errors: IFieldError[] = [];
+    if (body !== null && typeof body === 'object') {
+      const record = body as Record<string, unknown>;
+      if (typeof record.message === 'string') {
+        message = record.message;
+      }
+      if (Array.isArray(record.errors)) {
+        errors = record.errors
+          .filter(
+            (e): e is Record<string, unknown> =>
+              e !== null && typeof e === 'object'
+          )
+          .map(e => ({
+            field: typeof e.field === 'string' ? e.field : '',
+            message: typeof e.message === 'string' ? e.message : String(e)
+          }));
+      }
+    }
+    if (!message) {
+      message =
+        text.trim().slice(0, 200) ||
+        `${response.status} ${response.statusText}`.trim();
+    }
+    return new APIError(message, response.status, errors);
+  }
+
+  /**
+   * Drop undefined and empty values from a query.
+   */
+  export function compact(query: IJobQuery): Record<string, string> {
+    const out: Record<string, string> = {};
+    for (const [key, value] of Object.entries(query)) {
+      const text = Array.isArray(value) ? value.join(',') : value;
+      if (text !== undefined && text !== null && text !== '') {
+        out[key] = String(text);
+      }
+    }
+    return out;
+  }
+}

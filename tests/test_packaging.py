@@ -1,0 +1,126 @@
+"""The wheel is what end users get: it must work with no Node.js anywhere."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+LABEXT = REPO / "parallelworks_lab" / "labextension"
+
+
+def run(args: list[str], env: dict[str, str], cwd: Path | None = None) -> str:
+    result = subprocess.run(
+        args, env=env, cwd=cwd, capture_output=True, text=True, timeout=600, check=False
+    )
+    assert result.returncode == 0, f"{args} failed:\n{result.stdout}\n{result.stderr}"
+    return result.stdout + result.stderr
+
+
+def source_tree(dest: Path) -> Path:
+    """The tracked files plus the built labextension: a clean clone after `make build`."""
+    files = subprocess.run(
+        ["git", "ls-files", "-z"], cwd=REPO, capture_output=True, check=True
+    ).stdout.split(b"\0")
+    for name in filter(None, files):
+        src = REPO / name.decode()
+        if src.is_file():
+            (dest / name.decode()).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest / name.decode())
+    # install.json is written into the labextension by `labextension develop`: not part of a build.
+    shutil.copytree(
+        LABEXT,
+        dest / "parallelworks_lab" / "labextension",
+        ignore=shutil.ignore_patterns("install.json"),
+        symlinks=False,
+    )
+    return dest
+
+
+@pytest.mark.slow
+def test_wheel_installs_and_enables_both_extensions_without_node(tmp_path):
+    if not (LABEXT / "static" / "style.js").exists():
+        pytest.fail("the labextension is not built: run `make build` (make test does it first)")
+    src = source_tree(tmp_path / "src")
+    # A PATH with Python and nothing else: no node, no jlpm.
+    bare = tmp_path / "bare-bin"
+    bare.mkdir()
+    os.symlink(sys.executable, bare / "python")
+    env = {
+        "PATH": str(bare),
+        "HOME": str(tmp_path / "home"),
+        "JUPYTER_CONFIG_DIR": str(tmp_path / "jupyter-config"),
+        "JUPYTER_DATA_DIR": str(tmp_path / "jupyter-data"),
+        "PIP_DISABLE_PIP_VERSION_CHECK": "1",
+    }
+    for key in (
+        "PIP_FIND_LINKS",
+        "PIP_EXTRA_INDEX_URL",
+        "PIP_INDEX_URL",
+        "PIP_CERT",
+        "PIP_DEFAULT_TIMEOUT",
+        "PIP_CONSTRAINT",
+        "XDG_CACHE_HOME",
+        "PIP_CACHE_DIR",
+    ):
+        if key in os.environ:
+            env[key] = os.environ[key]
+    env.setdefault("PIP_CACHE_DIR", str(Path.home() / ".cache" / "pip"))
+    assert shutil.which("node", path=env["PATH"]) is None
+
+    dist = tmp_path / "dist"
+    run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-w",
+            str(dist),
+            str(src),
+        ],
+        env,
+    )
+    [wheel] = dist.glob("parallelworks_lab-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    data = f"{wheel.name.split('-')[0]}-{wheel.name.split('-')[1]}.data/data"
+    assert f"{data}/etc/jupyter/jupyter_server_config.d/parallelworks_lab.json" in names
+    assert f"{data}/share/jupyter/labextensions/parallelworks-lab/install.json" in names
+    assert f"{data}/share/jupyter/labextensions/parallelworks-lab/package.json" in names
+    assert any(
+        n.startswith(f"{data}/share/jupyter/labextensions/parallelworks-lab/static/") for n in names
+    )
+    assert "parallelworks_lab/backends/local_job.sh" in names
+    assert "parallelworks_lab/events/job-state.yaml" in names
+
+    venv = tmp_path / "venv"
+    run([sys.executable, "-m", "venv", str(venv)], env)
+    env["PATH"] = f"{venv / 'bin'}{os.pathsep}{bare}"
+    assert shutil.which("node", path=env["PATH"]) is None
+    run(
+        [
+            str(venv / "bin" / "python"),
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            str(wheel),
+            "jupyterlab>=4.0,<5",
+        ],
+        env,
+    )
+
+    server = run([str(venv / "bin" / "jupyter"), "server", "extension", "list"], env)
+    assert "parallelworks_lab enabled" in server, server
+    assert "parallelworks_lab" in server and " OK" in server.split("parallelworks_lab", 1)[1]
+    lab = run([str(venv / "bin" / "jupyter"), "labextension", "list"], env)
+    line = next((ln for ln in lab.splitlines() if "parallelworks-lab" in ln), "")
+    assert "enabled" in line and "OK" in line, lab

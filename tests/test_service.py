@@ -1,0 +1,154 @@
+"""JobService and its parts without a web server: polling failures, decoding, the store."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from pathlib import Path
+
+from parallelworks_lab.backends.local import LocalBackend
+from parallelworks_lab.errors import ClusterUnreachable
+from parallelworks_lab.models import JobSubmit, ResourceRequest
+from parallelworks_lab.service import JobService, decode_complete
+from parallelworks_lab.states import JobState
+from parallelworks_lab.store import JobStore
+
+
+class FlakyLocal(LocalBackend):
+    """The local backend with a scheduler that can be switched off (for failure paths)."""
+
+    down = False
+
+    async def poll(self, native_ids):
+        if FlakyLocal.down:
+            raise ClusterUnreachable(self.context.cluster_id, "connection refused")
+        return await super().poll(native_ids)
+
+
+@contextlib.asynccontextmanager
+async def running_service(tmp_path: Path):
+    FlakyLocal.down = False
+    svc = JobService(
+        JobStore(tmp_path / "jobs.sqlite"),
+        clusters=[{"id": "flaky", "kind": "flaky", "slots": 2}],
+        backend_classes={"flaky": FlakyLocal},
+        state_dir=tmp_path,
+        root_dir=tmp_path,
+        poll_interval=0.1,
+        log=logging.getLogger("test"),
+    )
+    await svc.start()
+    try:
+        yield svc
+    finally:
+        await svc.stop()
+
+
+async def wait_state(svc: JobService, job_id: str, states: set[JobState], timeout=20.0):
+    for _ in range(int(timeout / 0.05)):
+        job = svc.get_job(job_id)
+        if job.state in states:
+            return job
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{job_id} stuck in {svc.get_job(job_id).state}")
+
+
+async def test_unreachable_scheduler_never_fails_jobs(tmp_path):
+    async with running_service(tmp_path) as service:
+        await unreachable_scenario(service)
+
+
+async def unreachable_scenario(service: JobService):
+    events: list[tuple[str, dict]] = []
+    service.subscribe(lambda kind, payload: events.append((kind, payload)))
+    job = await service.submit(JobSubmit(cluster="flaky", command="sleep 1; exit 0"))
+    FlakyLocal.down = True
+    await asyncio.sleep(2.0)  # the job ends meanwhile, but nobody can ask the scheduler
+    assert service.get_job(job.id).state in {JobState.QUEUED, JobState.RUNNING}
+    [summary] = service.list_clusters()
+    assert summary.status == "unreachable" and "connection refused" in (
+        summary.status_message or ""
+    )
+    assert (
+        "cluster",
+        {"cluster": "flaky", "status": "unreachable", "message": summary.status_message},
+    ) in events
+    FlakyLocal.down = False
+    service.pollers["flaky"].wake()
+    done = await wait_state(service, job.id, {JobState.COMPLETED}, timeout=70)
+    assert done.exit_code == 0
+    assert service.list_clusters()[0].status == "ok"
+
+
+async def test_interrupted_submit_is_reconciled_by_token(tmp_path):
+    async with running_service(tmp_path) as service:
+        await reconcile_scenario(service, tmp_path)
+
+
+async def reconcile_scenario(service: JobService, tmp_path):
+    # Simulate a crash after the backend queued the job but before the store learned its id.
+    backend = service.clusters["flaky"].backend
+    service.store.insert(
+        job_id="aaaaaaaaaaaa",
+        cluster="flaky",
+        name="lost",
+        resources=ResourceRequest(),
+        submit_token="tok-1",
+        request={},
+    )
+    service.store.insert(
+        job_id="bbbbbbbbbbbb",
+        cluster="flaky",
+        name="never",
+        resources=ResourceRequest(),
+        submit_token="tok-2",
+        request={},
+    )
+    from parallelworks_lab.backends.base import SubmitRequest
+
+    await backend.submit(
+        SubmitRequest("aaaaaaaaaaaa", "tok-1", "lost", "echo found\n", ResourceRequest(), None)
+    )
+    found = await wait_state(service, "aaaaaaaaaaaa", {JobState.COMPLETED})
+    assert found.native_id is not None
+    never = await wait_state(service, "bbbbbbbbbbbb", {JobState.FAILED})
+    assert never.reason and never.reason.startswith("SubmitLost")
+    # Exactly one job exists on the backend for the found token: nothing submitted twice.
+    metas = list((tmp_path / "clusters" / "flaky" / "jobs").glob("*/meta.json"))
+    assert len(metas) == 1
+
+
+def test_decode_never_splits_a_character():
+    text = "héllo ✓ 𝄞"
+    raw = text.encode()
+    for cut in range(len(raw) + 1):
+        head, used = decode_complete(raw[:cut])
+        tail, _ = decode_complete(raw[used:])
+        assert head + tail == text
+        assert "\ufffd" not in head
+
+
+def test_store_pages_are_stable_and_complete(tmp_path):
+    store = JobStore(tmp_path / "s.sqlite")
+    for i in range(25):
+        store.insert(
+            job_id=f"{i:012x}",
+            cluster="c",
+            name=f"j{i}",
+            resources=ResourceRequest(),
+            submit_token=f"t{i}",
+            request={},
+        )
+    seen, cursor = [], None
+    while True:
+        page, cursor = store.page(limit=10, cursor=cursor)
+        seen += [j.id for j in page]
+        if cursor is None:
+            break
+    assert seen == [f"{i:012x}" for i in reversed(range(25))]
+    # An update that changes nothing reports nothing (no spurious events).
+    assert store.update(seen[0], state=JobState.SUBMITTING) is None
+    changed = store.update(seen[0], state=JobState.COMPLETED, exit_code=0)
+    assert changed is not None and changed.terminal
+    assert seen[0] not in {j.id for j in store.live("c")}
