@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -20,7 +21,7 @@ def run(args: list[str], env: dict[str, str], cwd: Path | None = None) -> str:
         args, env=env, cwd=cwd, capture_output=True, text=True, timeout=600, check=False
     )
     assert result.returncode == 0, f"{args} failed:\n{result.stdout}\n{result.stderr}"
-    return result.stdout + result.stderr
+    return re.sub(r"\x1b\[[0-9;]*m", "", result.stdout + result.stderr)  # drop colours
 
 
 def source_tree(dest: Path) -> Path:
