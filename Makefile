@@ -27,7 +27,7 @@ $(STAMP): pyproject.toml Makefile
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet "jupyterlab>=4.6,<5" "hatchling>=1.5" \
-		"hatch-jupyter-builder>=0.8" "hatch-nodejs-version>=0.3.2" editables
+		"hatch-jupyter-builder>=0.8" "hatch-nodejs-version>=0.3.2" editables setuptools wheel
 	touch $@
 
 node_modules/.yarn-state.yml: package.json yarn.lock $(STAMP)

@@ -28,6 +28,7 @@ class ClusterConfig(BaseModel):
     description: str = ""
     poll_interval: Optional[float] = Field(default=None, gt=0)
     discovery_ttl: float = Field(default=30.0, ge=0)
+    python: str = Field(default="python3", min_length=1)
 
     @classmethod
     def split(cls, entry: dict[str, Any]) -> tuple[ClusterConfig, dict[str, Any]]:
@@ -78,6 +79,7 @@ class Cluster:
             status=self.status,
             status_message=self.status_message,
             description=self.config.description,
+            python=self.config.python,
         )
 
     async def detail(self) -> ClusterDetail:

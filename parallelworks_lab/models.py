@@ -154,6 +154,10 @@ class Job(BaseModel):
     working_dir: Optional[str] = None
     stdout_path: Optional[str] = None
     stderr_path: Optional[str] = None
+    parent_id: Optional[str] = Field(
+        default=None, description="For an array task: the id of its array job."
+    )
+    array_task: Optional[str] = Field(default=None, description="The array task index.")
 
 
 class JobList(BaseModel):
@@ -174,6 +178,9 @@ class ClusterSummary(BaseModel):
     status: str = Field(description="ok, unreachable or error")
     status_message: Optional[str] = None
     description: str = ""
+    python: str = Field(
+        default="python3", description="Interpreter that runs Python cells/notebooks as jobs."
+    )
 
 
 class Partition(BaseModel):

@@ -71,6 +71,8 @@ def job_event(job: Job) -> dict[str, Any]:
             "started_at",
             "ended_at",
             "updated_at",
+            "parent_id",
+            "array_task",
         },
     )
 

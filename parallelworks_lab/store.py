@@ -36,11 +36,14 @@ CREATE TABLE IF NOT EXISTS jobs (
     working_dir  TEXT,
     stdout_path  TEXT,
     stderr_path  TEXT,
+    parent_id    TEXT,
+    array_task   TEXT,
     submit_token TEXT NOT NULL UNIQUE,
     request      TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS jobs_live ON jobs (cluster, terminal);
 CREATE INDEX IF NOT EXISTS jobs_state ON jobs (state, seq);
+CREATE INDEX IF NOT EXISTS jobs_parent ON jobs (parent_id);
 """
 
 # Columns a status update may change.
@@ -103,6 +106,8 @@ class JobStore:
             working_dir=row["working_dir"],
             stdout_path=row["stdout_path"],
             stderr_path=row["stderr_path"],
+            parent_id=row["parent_id"],
+            array_task=row["array_task"],
         )
 
     def insert(

@@ -61,6 +61,7 @@ async def test_clusters_list_and_detail(api):
             "status": "ok",
             "status_message": None,
             "description": "",
+            "python": "python3",
         }
     ]
     detail = await api.get("clusters/local")
