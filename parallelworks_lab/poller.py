@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import uuid
 from collections.abc import Callable
 
 from .clusters import Cluster
@@ -103,7 +104,15 @@ class Poller:
         for native_id, status in statuses.items():
             job = by_native.get(native_id)
             if job is None:
-                continue
+                parent = by_native.get(status.parent_native_id or "")
+                if parent is None:
+                    continue
+                job = self._add_array_task(parent, native_id, status.array_task)
+            paths = {}
+            if status.stdout_path:
+                paths["stdout_path"] = status.stdout_path
+            if status.stderr_path:
+                paths["stderr_path"] = status.stderr_path
             changed = self.store.update(
                 job.id,
                 state=status.state,
@@ -112,9 +121,25 @@ class Poller:
                 exit_code=status.exit_code,
                 started_at=status.started_at,
                 ended_at=status.ended_at,
+                **paths,
             )
             if changed is not None:
                 self._on_job_change(changed)
+
+    def _add_array_task(self, parent: Job, native_id: str, task: str | None) -> Job:
+        """An array task seen for the first time becomes a job of its own, under its parent."""
+        return self.store.insert(
+            job_id=uuid.uuid4().hex[:12],
+            cluster=parent.cluster,
+            name=f"{parent.name}[{task}]",
+            resources=parent.resources.model_copy(update={"array": None}),
+            submit_token=uuid.uuid4().hex,
+            request={"array_task_of": parent.id},
+            working_dir=parent.working_dir,
+            native_id=native_id,
+            parent_id=parent.id,
+            array_task=task,
+        )
 
     async def _reconcile(self, submitting: list[Job]) -> None:
         """Jobs stuck in SUBMITTING after a crash: find them on the scheduler by their token."""

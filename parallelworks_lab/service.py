@@ -30,7 +30,10 @@ from .poller import Poller
 from .states import JobState
 from .store import JobStore
 
-DEFAULT_BACKENDS = {"local": "parallelworks_lab.backends.local.LocalBackend"}
+DEFAULT_BACKENDS = {
+    "local": "parallelworks_lab.backends.local.LocalBackend",
+    "slurm": "parallelworks_lab.backends.slurm.SlurmBackend",
+}
 LOG_CHUNK_LIMIT = 1 << 20  # bytes per log request
 MAX_LIST_LIMIT = 1000
 

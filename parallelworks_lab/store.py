@@ -120,11 +120,15 @@ class JobStore:
         submit_token: str,
         request: dict[str, Any],
         working_dir: Optional[str] = None,
+        native_id: Optional[str] = None,
+        parent_id: Optional[str] = None,
+        array_task: Optional[str] = None,
     ) -> Job:
         now = _iso(utcnow())
         self._db.execute(
             "INSERT INTO jobs (id, cluster, name, state, submitted_at, updated_at, resources,"
-            " working_dir, submit_token, request) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " working_dir, submit_token, request, native_id, parent_id, array_task)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 job_id,
                 cluster,
@@ -136,6 +140,9 @@ class JobStore:
                 working_dir,
                 submit_token,
                 json.dumps(request),
+                native_id,
+                parent_id,
+                array_task,
             ),
         )
         job = self.get(job_id)

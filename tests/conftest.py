@@ -101,3 +101,10 @@ class Api:
 @pytest.fixture
 def api(jp_fetch) -> Api:
     return Api(jp_fetch)
+
+
+@pytest.fixture(scope="session")
+def slurm_cluster() -> dict[str, Any]:
+    from .slurm_cluster import start_slurm
+
+    return start_slurm()

@@ -187,7 +187,7 @@ SlurmdParameters=config_overrides
 ReturnToService=2
 SchedulerType=sched/backfill
 SchedulerParameters=batch_sched_delay=0
-MinJobAge=300
+MinJobAge=${PWLAB_SLURM_MIN_JOB_AGE:-300}
 KillWait=5
 InactiveLimit=0
 GresTypes=gpu

@@ -67,6 +67,11 @@ class JobStatus:
     exit_code: Optional[int] = None
     started_at: Optional[datetime] = None
     ended_at: Optional[datetime] = None
+    #: For an array task the backend discovered: its array job's native id and its index.
+    parent_native_id: Optional[str] = None
+    array_task: Optional[str] = None
+    stdout_path: Optional[str] = None
+    stderr_path: Optional[str] = None
 
 
 class Backend(abc.ABC):
@@ -109,7 +114,10 @@ class Backend(abc.ABC):
 
     @abc.abstractmethod
     async def poll(self, native_ids: list[str]) -> dict[str, JobStatus]:
-        """Status of many jobs in one scheduler query. Ids it knows nothing of are left out."""
+        """Status of many jobs in one scheduler query. Ids it knows nothing of are left out.
+
+        For an array job it may also return its tasks under their own native ids (with
+        ``parent_native_id`` set); the poller then tracks each task as a job of its own."""
 
     @abc.abstractmethod
     async def find_by_token(self, submit_token: str) -> Optional[SubmitResult]:

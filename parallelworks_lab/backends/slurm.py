@@ -1,0 +1,511 @@
+"""The ``slurm`` backend: Slurm's command-line tools over a transport (this machine or SSH).
+
+Every command is an argv list. Directives come only from validated fields and are passed as
+sbatch options (which override ``#SBATCH`` lines in the user's script); the script itself goes
+to sbatch on stdin. Watching costs one ``squeue`` per interval for all jobs, plus one history
+query (``sacct``) only for jobs that have left the queue.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timezone
+from typing import Any, ClassVar, Literal, Optional
+
+from pydantic import Field
+
+from ..errors import ClusterUnreachable, Conflict, FieldError, InvalidRequest
+from ..models import Partition, ResourceRequest
+from ..states import TERMINAL_STATES, JobState
+from ..transports import (
+    CommandResult,
+    LocalTransport,
+    LocalTransportSettings,
+    Transport,
+    TransportError,
+    TransportSettings,
+    make_transport,
+)
+from .base import Backend, BackendSettings, JobStatus, SubmitRequest, SubmitResult
+from .slurm_states import exit_code_from_sacct, exit_code_from_status, normalize
+
+SEP = "\x1f"  # ASCII unit separator: cannot occur in the values we read
+TOKEN_PREFIX = "pwlab:"  # noqa: S105 - a marker in --comment, not a secret
+SQUEUE_FIELDS = [
+    "JobArrayID",
+    "ArrayJobID",
+    "ArrayTaskID",
+    "JobID",
+    "State",
+    "Reason",
+    "exit_code",
+    "StartTime",
+    "EndTime",
+    "Comment",
+    "WorkDir",
+    "STDOUT",
+    "STDERR",
+]
+SINFO_FIELDS = ["%P", "%N", "%c", "%m", "%G", "%t", "%l", "%s", "%a", "%C"]
+# stderr of Slurm commands that means "the controller could not be asked", not "you asked wrong".
+UNREACHABLE_MARKERS = (
+    "Unable to contact slurm controller",
+    "Socket timed out",
+    "Zero Bytes were transmitted",
+    "slurm_load_jobs error: Unable",
+    "Connection refused",
+    "Communication connection failure",
+)
+# sbatch error text -> the request field it is about.
+SBATCH_ERROR_FIELDS = (
+    ("invalid partition", "resources.partition"),
+    ("partition", "resources.partition"),
+    ("time limit", "resources.time_limit_minutes"),
+    ("gres", "resources.gpus"),
+    ("gpu", "resources.gpus"),
+    ("memory", "resources.memory_mb"),
+    ("node count", "resources.nodes"),
+    ("cpu count", "resources.cpus_per_task"),
+    ("dependency", "after"),
+    ("array", "resources.array"),
+    ("chdir", "working_dir"),
+)
+
+
+class SlurmSettings(BackendSettings):
+    transport: TransportSettings = Field(default_factory=LocalTransportSettings)
+    env: dict[str, str] = Field(
+        default_factory=dict, description="Environment for every Slurm command (e.g. SLURM_CONF)."
+    )
+    command_timeout: float = Field(default=30.0, gt=0)
+    history: Literal["auto", "sacct", "sacct-c", "none"] = Field(
+        default="auto",
+        description="Where finished jobs that left squeue are looked up: sacct (slurmdbd), "
+        "sacct -c (jobcomp/filetxt), or auto (sacct, then sacct -c).",
+    )
+
+
+def parse_time(value: str) -> Optional[datetime]:
+    if not value or value in ("N/A", "Unknown", "None", "(null)"):
+        return None
+    try:
+        return datetime.fromisoformat(value).astimezone(timezone.utc)
+    except ValueError:
+        return None
+
+
+def parse_minutes(value: str) -> Optional[int]:
+    """Slurm durations (``30:00``, ``1:00:00``, ``2-00:00:00``, ``90``) in minutes."""
+    value = value.strip()
+    if not value or value.lower() in ("infinite", "unlimited", "n/a"):
+        return None
+    days = 0
+    if "-" in value:
+        day_part, value = value.split("-", 1)
+        days = int(day_part)
+    parts = [int(p) for p in value.split(":")] if value else [0]
+    if len(parts) == 1:
+        minutes = parts[0] if days == 0 else parts[0] * 60  # "D-HH" means hours
+        seconds = 0
+    elif len(parts) == 2:
+        minutes, seconds = (parts[0], parts[1]) if days == 0 else (parts[0] * 60 + parts[1], 0)
+    else:
+        minutes, seconds = parts[0] * 60 + parts[1], parts[2]
+    return days * 1440 + minutes + (1 if seconds else 0)
+
+
+def parse_gpus(gres: str) -> tuple[int, list[str]]:
+    """``gpu:tesla:2(S:0),shard:4`` -> (2, ["tesla"])."""
+    count, types = 0, []
+    for item in gres.split(","):
+        item = item.split("(", 1)[0]
+        fields = item.split(":")
+        if fields[0] != "gpu":
+            continue
+        if fields[-1].isdigit():
+            count += int(fields[-1])
+        if len(fields) == 3:
+            types.append(fields[1])
+    return count, types
+
+
+def expand_pattern(pattern: str, job_id: str, array_job: str, task: Optional[str]) -> str:
+    """Resolve sbatch filename patterns the way Slurm does for the ones we use."""
+    out = []
+    i = 0
+    while i < len(pattern):
+        ch = pattern[i]
+        if ch == "%" and i + 1 < len(pattern):
+            code = pattern[i + 1]
+            if code == "%":
+                out.append("%")
+            elif code == "j":
+                out.append(job_id)
+            elif code == "A":
+                out.append(array_job)
+            elif code == "a":
+                out.append(task or "")
+            else:
+                out.append(pattern[i : i + 2])
+            i += 2
+            continue
+        out.append(ch)
+        i += 1
+    return "".join(out)
+
+
+class SlurmBackend(Backend):
+    kind: ClassVar[str] = "slurm"
+    settings_class = SlurmSettings
+    settings: SlurmSettings
+
+    def __init__(self, settings: BackendSettings, context: Any) -> None:
+        super().__init__(settings, context)
+        self.transport: Transport = make_transport(self.settings.transport)
+        if isinstance(self.transport, LocalTransport):
+            # On the login node itself, relative paths mean the Jupyter root directory.
+            self.transport.set_home(self.context.root_dir)
+        self._history_mode = self.settings.history
+
+    async def close(self) -> None:
+        await self.transport.close()
+
+    # -- running commands --------------------------------------------------------------------
+
+    async def _run(
+        self, argv: list[str], *, input: Optional[str] = None, env: Optional[dict[str, str]] = None
+    ) -> CommandResult:
+        try:
+            result = await self.transport.run(
+                argv,
+                input=input,
+                env={**self.settings.env, **(env or {})},
+                timeout=self.settings.command_timeout,
+            )
+        except TransportError as exc:
+            raise ClusterUnreachable(self.context.cluster_id, str(exc)) from exc
+        if result.returncode != 0 and any(m in result.stderr for m in UNREACHABLE_MARKERS):
+            raise ClusterUnreachable(self.context.cluster_id, _last_line(result.stderr))
+        if result.returncode == 127:
+            raise ClusterUnreachable(
+                self.context.cluster_id, f"{argv[0]}: command not found on the cluster"
+            )
+        return result
+
+    # -- discovery ---------------------------------------------------------------------------
+
+    async def discover(self) -> list[Partition]:
+        fmt = SEP.join(SINFO_FIELDS)
+        result = await self._run(["sinfo", "-h", "-N", "-o", fmt])
+        if result.returncode != 0:
+            raise ClusterUnreachable(self.context.cluster_id, _last_line(result.stderr))
+        partitions: dict[str, dict[str, Any]] = {}
+        for line in result.stdout.splitlines():
+            fields = line.split(SEP)
+            if len(fields) < len(SINFO_FIELDS):
+                continue
+            name, _node, cpus, mem, gres, state, limit, size, avail, cpu_states = fields[:10]
+            default = name.endswith("*")
+            name = name.rstrip("*")
+            gpus, gpu_types = parse_gpus(gres)
+            part = partitions.setdefault(
+                name,
+                {
+                    "name": name,
+                    "default": default,
+                    "max_time_minutes": parse_minutes(limit),
+                    "max_nodes": _max_nodes(size),
+                    "nodes_total": 0,
+                    "nodes_idle": 0,
+                    "cpus_per_node": 0,
+                    "cpus_idle": 0,
+                    "memory_mb_per_node": 0,
+                    "gpus_per_node": 0,
+                    "gpu_types": [],
+                    "state": avail,
+                },
+            )
+            part["nodes_total"] += 1
+            if state.rstrip("*~#!%$@^-").lower() == "idle":
+                part["nodes_idle"] += 1
+            part["cpus_per_node"] = max(part["cpus_per_node"], _int(cpus))
+            part["memory_mb_per_node"] = max(part["memory_mb_per_node"], _int(mem))
+            part["gpus_per_node"] = max(part["gpus_per_node"], gpus)
+            part["gpu_types"] = sorted(set(part["gpu_types"]) | set(gpu_types))
+            idle_cpus = cpu_states.split("/")
+            if len(idle_cpus) == 4:
+                part["cpus_idle"] += _int(idle_cpus[1])
+        return [Partition(**p) for p in partitions.values()]
+
+    # -- submit ------------------------------------------------------------------------------
+
+    async def _working_dir(self, working_dir: Optional[str]) -> str:
+        home = await self.transport.home()
+        if not working_dir:
+            return home
+        if working_dir.startswith("~/"):
+            working_dir = working_dir[2:]
+        if working_dir.startswith("/"):
+            return working_dir
+        return f"{home.rstrip('/')}/{working_dir}"
+
+    def sbatch_argv(self, request: SubmitRequest, working_dir: str) -> list[str]:
+        """sbatch options from validated fields only; each value is one argv element."""
+        res = request.resources
+        # '%' in a path would be read as a filename pattern: '%%' is a literal '%'.
+        base = working_dir.replace("%", "%%").rstrip("/")
+        stem = "pwlab-%A_%a" if res.array else "pwlab-%j"
+        argv = [
+            "sbatch",
+            "--parsable",
+            f"--job-name={request.name}",
+            f"--nodes={res.nodes}",
+            f"--ntasks={res.ntasks}",
+            f"--cpus-per-task={res.cpus_per_task}",
+            f"--chdir={working_dir}",
+            f"--output={base}/{stem}.out",
+            f"--error={base}/{stem}.err",
+            f"--comment={TOKEN_PREFIX}{request.submit_token}",
+        ]
+        if res.partition:
+            argv.append(f"--partition={res.partition}")
+        if res.gpus:
+            argv.append(f"--gpus={res.gpus}")
+        if res.memory_mb is not None:
+            argv.append(f"--mem={res.memory_mb}M")
+        if res.time_limit_minutes is not None:
+            argv.append(f"--time={res.time_limit_minutes}")
+        if res.array:
+            argv.append(f"--array={res.array}")
+        if request.after_native_ids:
+            argv.append("--dependency=afterok:" + ":".join(request.after_native_ids))
+        return argv
+
+    async def submit(self, request: SubmitRequest) -> SubmitResult:
+        working_dir = await self._working_dir(request.working_dir)
+        try:
+            exists = await self.transport.is_dir(working_dir)
+        except TransportError as exc:
+            raise ClusterUnreachable(self.context.cluster_id, str(exc)) from exc
+        if not exists:
+            raise InvalidRequest.for_field(
+                "working_dir", f"'{working_dir}' is not an existing directory on the cluster"
+            )
+        argv = self.sbatch_argv(request, working_dir)
+        result = await self._run(argv, input=request.script, env=request.env)
+        if result.returncode != 0:
+            raise _sbatch_error(result.stderr or result.stdout)
+        native_id = result.stdout.strip().split(";", 1)[0]
+        if not native_id.isdigit():
+            raise ClusterUnreachable(
+                self.context.cluster_id, f"unexpected sbatch output {native_id!r}"
+            )
+        stdout_path = stderr_path = None
+        if not request.resources.array:
+            stdout_path = expand_pattern(argv[7].split("=", 1)[1], native_id, native_id, None)
+            stderr_path = expand_pattern(argv[8].split("=", 1)[1], native_id, native_id, None)
+        return SubmitResult(
+            native_id=native_id,
+            stdout_path=stdout_path,
+            stderr_path=stderr_path,
+            working_dir=working_dir,
+            state=JobState.QUEUED,
+            raw_state="PENDING",
+        )
+
+    # -- watching ----------------------------------------------------------------------------
+
+    async def _squeue(self) -> list[dict[str, str]]:
+        fmt = ",".join(f"{name}:{SEP}" for name in SQUEUE_FIELDS)
+        result = await self._run(["squeue", "--me", "-t", "all", "-r", "-h", "-O", fmt])
+        if result.returncode != 0:
+            raise ClusterUnreachable(self.context.cluster_id, _last_line(result.stderr))
+        rows = []
+        for line in result.stdout.splitlines():
+            values = line.split(SEP)
+            if len(values) < len(SQUEUE_FIELDS):
+                continue
+            rows.append({k: v.strip() for k, v in zip(SQUEUE_FIELDS, values)})
+        return rows
+
+    @staticmethod
+    def _status(row: dict[str, str]) -> JobStatus:
+        reason = row["Reason"] if row["Reason"] not in ("None", "(null)", "") else None
+        state = normalize(row["State"], reason)
+        exit_code = None
+        if state in TERMINAL_STATES and row["exit_code"].isdigit():
+            exit_code = exit_code_from_status(int(row["exit_code"]))
+        task = row["ArrayTaskID"] if row["ArrayTaskID"] not in ("N/A", "") else None
+        status = JobStatus(
+            state=state,
+            raw_state=row["State"],
+            reason=reason,
+            exit_code=exit_code,
+            started_at=parse_time(row["StartTime"]) if state is not JobState.QUEUED else None,
+            ended_at=parse_time(row["EndTime"]) if state in TERMINAL_STATES else None,
+        )
+        if task is not None:
+            array_job = row["ArrayJobID"]
+            status.parent_native_id = array_job
+            status.array_task = task
+            for key, attr in (("STDOUT", "stdout_path"), ("STDERR", "stderr_path")):
+                if row[key] not in ("", "N/A", "(null)"):
+                    path = expand_pattern(row[key], row["JobID"], array_job, task)
+                    setattr(status, attr, path)
+        return status
+
+    async def poll(self, native_ids: list[str]) -> dict[str, JobStatus]:
+        wanted = set(native_ids)
+        rows = await self._squeue()
+        statuses: dict[str, JobStatus] = {}
+        tasks_of: dict[str, list[JobStatus]] = {}
+        for row in rows:
+            status = self._status(row)
+            key = row["JobArrayID"]
+            if status.parent_native_id is not None:
+                tasks_of.setdefault(status.parent_native_id, []).append(status)
+                if status.parent_native_id in wanted or key in wanted:
+                    statuses[key] = status
+            elif key in wanted:
+                statuses[key] = status
+        for parent, tasks in tasks_of.items():
+            if parent in wanted:
+                statuses[parent] = aggregate(tasks)
+        missing = [n for n in wanted if n not in statuses and n.isdigit()]
+        if missing:
+            statuses.update(await self._history(missing))
+        return statuses
+
+    async def _history(self, native_ids: list[str]) -> dict[str, JobStatus]:
+        """Final states of jobs that already left squeue, from accounting or job completion."""
+        if self._history_mode == "none":
+            return {}
+        fields = ["-P", "-n", "-o", "JobID,State,ExitCode,Start,End", "-j", ",".join(native_ids)]
+        result = CommandResult(1, "", "")
+        if self._history_mode in ("auto", "sacct"):
+            result = await self._run(["sacct", "-X", *fields])
+            if result.returncode != 0 and "accounting storage is disabled" in result.stderr:
+                if self._history_mode == "auto":
+                    self._history_mode = "sacct-c"
+        if self._history_mode == "sacct-c":
+            result = await self._run(["sacct", "-c", *fields])
+        found: dict[str, JobStatus] = {}
+        for line in result.stdout.splitlines():
+            parts = line.split("|")
+            if len(parts) < 5 or parts[0] not in native_ids:
+                continue
+            state = normalize(parts[1])
+            if state is JobState.UNKNOWN:
+                continue  # a record sacct could not parse: better no answer than a wrong one
+            found[parts[0]] = JobStatus(
+                state=state,
+                raw_state=parts[1],
+                exit_code=exit_code_from_sacct(parts[2]) if state in TERMINAL_STATES else None,
+                started_at=parse_time(parts[3]),
+                ended_at=parse_time(parts[4]),
+            )
+        return found
+
+    async def find_by_token(self, submit_token: str) -> Optional[SubmitResult]:
+        for row in await self._squeue():
+            if row["Comment"] == f"{TOKEN_PREFIX}{submit_token}":
+                array_task = row["ArrayTaskID"] not in ("N/A", "")
+                native = row["ArrayJobID"] if array_task else row["JobArrayID"]
+                paths = [
+                    None
+                    if array_task or row[k] in ("", "N/A")
+                    else expand_pattern(row[k], row["JobID"], native, None)
+                    for k in ("STDOUT", "STDERR")
+                ]
+                return SubmitResult(
+                    native_id=native,
+                    stdout_path=paths[0],
+                    stderr_path=paths[1],
+                    working_dir=row["WorkDir"] or None,
+                )
+        return None
+
+    # -- control -----------------------------------------------------------------------------
+
+    async def _control(self, argv: list[str]) -> None:
+        result = await self._run(argv)
+        if result.returncode != 0:
+            raise Conflict(f"{argv[0]} refused: {_last_line(result.stderr or result.stdout)}")
+
+    async def cancel(self, native_id: str) -> None:
+        await self._control(["scancel", native_id])
+
+    async def hold(self, native_id: str) -> None:
+        # uhold: a user hold the user can release again (root's plain hold would be an admin hold).
+        await self._control(["scontrol", "uhold", native_id])
+
+    async def release(self, native_id: str) -> None:
+        await self._control(["scontrol", "release", native_id])
+
+    async def read_log(self, path: str, offset: int, limit: int) -> bytes:
+        try:
+            return await self.transport.read_file(path, offset, limit)
+        except TransportError as exc:
+            raise ClusterUnreachable(self.context.cluster_id, str(exc)) from exc
+
+    def check_resources(self, resources: ResourceRequest, partition: Partition) -> list[FieldError]:
+        return []
+
+
+def aggregate(tasks: list[JobStatus]) -> JobStatus:
+    """An array job's state from its tasks' states."""
+    states = [t.state for t in tasks]
+    started = [t.started_at for t in tasks if t.started_at]
+    ended = [t.ended_at for t in tasks if t.ended_at]
+    codes = [t.exit_code for t in tasks if t.exit_code is not None]
+    done = sum(s in TERMINAL_STATES for s in states)
+    reason = f"{done}/{len(tasks)} tasks done"
+    if all(s in TERMINAL_STATES for s in states):
+        bad = [s for s in states if s is not JobState.COMPLETED]
+        state = bad[0] if bad else JobState.COMPLETED
+        return JobStatus(
+            state=state,
+            raw_state=state.value,
+            reason=reason,
+            exit_code=max(codes) if codes else None,
+            started_at=min(started) if started else None,
+            ended_at=max(ended) if ended else None,
+        )
+    if any(s in (JobState.RUNNING, JobState.COMPLETING) for s in states):
+        state = JobState.RUNNING
+    elif any(s is JobState.QUEUED for s in states):
+        state = JobState.QUEUED
+    elif any(s is JobState.HELD for s in states):
+        state = JobState.HELD
+    else:
+        state = next(s for s in states if s not in TERMINAL_STATES)
+    return JobStatus(
+        state=state,
+        raw_state=state.value,
+        reason=reason,
+        started_at=min(started) if started else None,
+    )
+
+
+def _sbatch_error(message: str) -> InvalidRequest:
+    text = _last_line(message.replace("sbatch: error: ", ""))
+    lowered = text.lower()
+    for marker, field in SBATCH_ERROR_FIELDS:
+        if marker in lowered:
+            return InvalidRequest.for_field(field, f"Slurm refused the job: {text}")
+    return InvalidRequest.for_field("script", f"Slurm refused the job: {text}")
+
+
+def _last_line(text: str) -> str:
+    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
+    return lines[-1] if lines else "no output"
+
+
+def _int(value: str) -> int:
+    match = re.match(r"\d+", value.strip())
+    return int(match.group()) if match else 0
+
+
+def _max_nodes(size: str) -> Optional[int]:
+    upper = size.split("-")[-1]
+    return int(upper) if upper.isdigit() else None

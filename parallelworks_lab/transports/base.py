@@ -1,0 +1,48 @@
+"""The transport protocol: run a command (argv list), read part of a file."""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass
+from typing import Optional
+
+
+class TransportError(Exception):
+    """The command could not be run at all (connection lost, timeout): cluster unreachable."""
+
+
+@dataclass
+class CommandResult:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+class Transport(abc.ABC):
+    def __init__(self) -> None:
+        self.commands_run = 0  # benchmarks count scheduler commands with it
+
+    @abc.abstractmethod
+    async def run(
+        self,
+        argv: list[str],
+        *,
+        input: Optional[str] = None,
+        env: Optional[dict[str, str]] = None,
+        timeout: float = 60.0,
+    ) -> CommandResult:
+        """Run ``argv`` (never through a local shell; quoted for the remote one) and wait."""
+
+    @abc.abstractmethod
+    async def read_file(self, path: str, offset: int, limit: int) -> bytes:
+        """Up to ``limit`` bytes from ``offset``; FileNotFoundError if it does not exist."""
+
+    @abc.abstractmethod
+    async def is_dir(self, path: str) -> bool: ...
+
+    @abc.abstractmethod
+    async def home(self) -> str:
+        """The directory relative paths are resolved against."""
+
+    async def close(self) -> None:
+        """Release connections."""

@@ -1,0 +1,75 @@
+"""Run scheduler commands on this machine (JupyterLab runs on a login node)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from pathlib import Path
+from typing import Literal, Optional
+
+from pydantic import BaseModel, ConfigDict
+
+from .base import CommandResult, Transport, TransportError
+
+
+class LocalTransportSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["local"] = "local"
+
+
+class LocalTransport(Transport):
+    def __init__(self, settings: LocalTransportSettings, home: Optional[Path] = None) -> None:
+        super().__init__()
+        self.settings = settings
+        self._home = home
+
+    def set_home(self, home: Path) -> None:
+        self._home = home
+
+    async def run(
+        self,
+        argv: list[str],
+        *,
+        input: Optional[str] = None,
+        env: Optional[dict[str, str]] = None,
+        timeout: float = 60.0,
+    ) -> CommandResult:
+        self.commands_run += 1
+        full_env = {**os.environ, **(env or {})}
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *argv,
+                stdin=asyncio.subprocess.PIPE if input is not None else asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                env=full_env,
+            )
+        except OSError as exc:  # e.g. sbatch not installed
+            raise TransportError(f"cannot run {argv[0]}: {exc}") from exc
+        try:
+            out, err = await asyncio.wait_for(
+                proc.communicate(input.encode() if input is not None else None), timeout
+            )
+        except asyncio.TimeoutError:
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            await proc.wait()
+            raise TransportError(f"{argv[0]} did not answer within {timeout:.0f} s") from None
+        return CommandResult(
+            proc.returncode or 0, out.decode(errors="replace"), err.decode(errors="replace")
+        )
+
+    async def read_file(self, path: str, offset: int, limit: int) -> bytes:
+        def read() -> bytes:
+            with open(path, "rb") as handle:
+                handle.seek(offset)
+                return handle.read(limit)
+
+        return await asyncio.to_thread(read)
+
+    async def is_dir(self, path: str) -> bool:
+        return await asyncio.to_thread(os.path.isdir, path)
+
+    async def home(self) -> str:
+        return str(self._home or Path.home())

@@ -1,0 +1,64 @@
+"""The real Slurm test cluster (dev/slurm/up.sh), as a pytest fixture."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+# Finished jobs leave squeue after MinJobAge: short, so tests also exercise the history path.
+MIN_JOB_AGE = "5"
+
+
+def start_slurm() -> dict[str, Any]:
+    env = {**os.environ, "PWLAB_SLURM_MIN_JOB_AGE": MIN_JOB_AGE, "PWLAB_SLURM_SMOKE": "0"}
+    result = subprocess.run(
+        ["bash", str(REPO / "dev" / "slurm" / "up.sh")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    if result.returncode != 0:
+        why = (result.stderr or result.stdout).strip().splitlines()[-5:]
+        message = (
+            f"the Slurm test cluster could not be started (exit {result.returncode}): "
+            + " | ".join(why)
+            + " -- run `make slurm-up` as root on Debian to run these tests"
+        )
+        if result.returncode == 77 and os.environ.get("CI") != "true":
+            pytest.skip(message)
+        pytest.fail(message)
+    path = Path(result.stdout.strip().splitlines()[-1])
+    info: dict[str, Any] = json.loads(path.read_text())
+    return info
+
+
+def slurm_cluster_entry(cluster_id: str, info: dict[str, Any]) -> dict[str, Any]:
+    """Our cluster configuration for the test cluster, over local exec or SSH."""
+    entry: dict[str, Any] = {
+        "id": cluster_id,
+        "kind": "slurm",
+        "env": {"SLURM_CONF": info["slurm_conf"]},
+        "poll_interval": 0.5,
+        "command_timeout": 30,
+    }
+    if cluster_id.endswith("ssh"):
+        ssh = info["ssh"]
+        entry["transport"] = {
+            "type": "ssh",
+            "host": ssh["host"],
+            "port": ssh["port"],
+            "username": ssh["username"],
+            "key_file": ssh["key_file"],
+            "known_hosts": ssh["known_hosts"],
+        }
+    else:
+        entry["transport"] = {"type": "local"}
+    return entry

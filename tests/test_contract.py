@@ -1,0 +1,266 @@
+"""One backend contract, run against every backend through the real REST API:
+the built-in `local` cluster, and the real Slurm test cluster over local exec and over SSH."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+from traitlets.config import Config
+
+from .slurm_cluster import slurm_cluster_entry
+
+TERMINAL = {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY"}
+BACKENDS = ["local", "slurm", "slurm-ssh"]
+LOCAL = {
+    "id": "local",
+    "kind": "local",
+    "slots": 2,
+    "max_time_minutes": 60,
+    "kill_grace_seconds": 2,
+}
+# What each cluster can do; where it can't, the contract is a clear 400 instead.
+CAN = {
+    "local": {"array": False, "multinode": False, "gpu": False},
+    "slurm": {"array": True, "multinode": True, "gpu": True},
+    "slurm-ssh": {"array": True, "multinode": True, "gpu": True},
+}
+
+
+@pytest.fixture(params=BACKENDS)
+def cluster(request) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def slurm_info(request, cluster) -> dict[str, Any] | None:
+    return None if cluster == "local" else request.getfixturevalue("slurm_cluster")
+
+
+@pytest.fixture
+def jp_server_config(tmp_path, cluster, slurm_info):
+    clusters: list[dict[str, Any]] = [LOCAL]
+    if slurm_info is not None:
+        clusters.append(slurm_cluster_entry(cluster, slurm_info))
+    return Config(
+        {
+            "ServerApp": {
+                "jpserver_extensions": {
+                    "parallelworks_lab": True,
+                    "jupyter_server_terminals": False,
+                },
+                "allow_unauthenticated_access": False,
+            },
+            "ParallelWorksLabApp": {
+                "db_path": str(tmp_path / "pwlab" / "jobs.sqlite"),
+                "poll_interval": 0.3,
+                "clusters": clusters,
+            },
+        }
+    )
+
+
+@pytest.fixture
+def workdir(tmp_path, slurm_info) -> Path:
+    """A fresh folder every backend's jobs can write to (the SSH user is not root)."""
+    base = Path(slurm_info["scratch_dir"]) if slurm_info else tmp_path
+    path = base / f"t-{uuid.uuid4().hex[:8]}"
+    path.mkdir()
+    os.chmod(path, 0o777)
+    return path
+
+
+def body(cluster: str, workdir: Path, **fields: Any) -> dict[str, Any]:
+    return {"cluster": cluster, "working_dir": str(workdir), **fields}
+
+
+async def test_submit_completes_with_output(api, cluster, workdir):
+    job = await api.submit(
+        **body(
+            cluster,
+            workdir,
+            name="hello",
+            script="#!/bin/bash\necho hello from the job\necho err >&2\n",
+        )
+    )
+    assert job["native_id"] and job["cluster"] == cluster
+    done = await api.wait(job["id"], TERMINAL, timeout=60)
+    assert (done["state"], done["exit_code"]) == ("COMPLETED", 0), done
+    assert done["started_at"] and done["ended_at"]
+    assert await api.read_all(job["id"]) == "hello from the job\n"
+    assert await api.read_all(job["id"], "stderr") == "err\n"
+
+
+async def test_exit_3_is_failed_with_code_3(api, cluster, workdir):
+    job = await api.submit(**body(cluster, workdir, command="exit 3"))
+    done = await api.wait(job["id"], TERMINAL, timeout=60)
+    assert (done["state"], done["exit_code"]) == ("FAILED", 3), done
+
+
+async def test_cancel_running_job(api, cluster, workdir):
+    job = await api.submit(**body(cluster, workdir, command="echo started; sleep 300"))
+    await api.wait(job["id"], {"RUNNING"}, timeout=60)
+    status, cancelled = await api.call("DELETE", f"jobs/{job['id']}")
+    assert status == 200, cancelled
+    done = await api.wait(job["id"], TERMINAL, timeout=60)
+    assert done["state"] == "CANCELLED", done
+    status, again = await api.call("DELETE", f"jobs/{job['id']}")
+    assert status == 409, again
+
+
+async def test_hold_release_and_afterok(api, cluster, workdir):
+    first = await api.submit(**body(cluster, workdir, command="sleep 3; echo first"))
+    second = await api.submit(**body(cluster, workdir, command="echo second", after=[first["id"]]))
+    queued = await api.get(f"jobs/{second['id']}")
+    assert queued["state"] == "QUEUED", queued
+    status, held = await api.call("POST", f"jobs/{second['id']}/hold")
+    assert status == 200 and held["state"] == "HELD", held
+    first_done = await api.wait(first["id"], TERMINAL, timeout=60)
+    assert first_done["state"] == "COMPLETED"
+    await asyncio.sleep(2)
+    assert (await api.get(f"jobs/{second['id']}"))["state"] == "HELD"
+    status, released = await api.call("POST", f"jobs/{second['id']}/release")
+    assert status == 200, released
+    done = await api.wait(second["id"], TERMINAL, timeout=60)
+    assert done["state"] == "COMPLETED", done
+    assert done["started_at"] >= first_done["ended_at"]
+    assert await api.read_all(second["id"]) == "second\n"
+
+
+async def test_array_tasks_each_tracked_with_logs(api, cluster, workdir):
+    request = body(
+        cluster,
+        workdir,
+        name="arr",
+        resources={"array": "1-3"},
+        script="#!/bin/bash\necho task $SLURM_ARRAY_TASK_ID\n",
+    )
+    if not CAN[cluster]["array"]:
+        status, answer = await api.call("POST", "jobs", request)
+        assert status == 400 and answer["errors"][0]["field"] == "resources.array"
+        return
+    parent = await api.submit(**request)
+    done = await api.wait(parent["id"], TERMINAL, timeout=90)
+    assert done["state"] == "COMPLETED", done
+    deadline = time.monotonic() + 30
+    tasks: list[dict[str, Any]] = []
+    while time.monotonic() < deadline:
+        tasks = [
+            j for j in (await api.get("jobs", limit=100))["jobs"] if j["parent_id"] == parent["id"]
+        ]
+        if len(tasks) == 3 and all(t["state"] == "COMPLETED" for t in tasks):
+            break
+        await asyncio.sleep(0.3)
+    assert sorted(t["array_task"] for t in tasks) == ["1", "2", "3"], tasks
+    assert {t["native_id"] for t in tasks} == {f"{parent['native_id']}_{i}" for i in (1, 2, 3)}
+    for task in tasks:
+        assert task["state"] == "COMPLETED"
+        assert await api.read_all(task["id"]) == f"task {task['array_task']}\n"
+
+
+async def test_three_node_job_runs_on_three_nodes(api, cluster, workdir):
+    request = body(
+        cluster,
+        workdir,
+        resources={"partition": "multi", "nodes": 3, "ntasks": 3},
+        script="#!/bin/bash\nsrun hostname | sort\n",
+    )
+    if not CAN[cluster]["multinode"]:
+        status, answer = await api.call("POST", "jobs", request)
+        assert status == 400 and answer["errors"][0]["field"] == "resources.partition"
+        return
+    job = await api.submit(**request)
+    done = await api.wait(job["id"], TERMINAL, timeout=90)
+    assert done["state"] == "COMPLETED", done
+    hosts = (await api.read_all(job["id"])).split()
+    assert len(set(hosts)) == 3, hosts
+
+
+async def test_gpu_job_sees_its_gpu(api, cluster, workdir):
+    request = body(
+        cluster,
+        workdir,
+        resources={"partition": "gpu", "gpus": 1},
+        command='echo "gpus=$CUDA_VISIBLE_DEVICES"',
+    )
+    if not CAN[cluster]["gpu"]:
+        request["resources"] = {"gpus": 1}
+        status, answer = await api.call("POST", "jobs", request)
+        assert status == 400 and answer["errors"][0]["field"] == "resources.gpus"
+        return
+    job = await api.submit(**request)
+    done = await api.wait(job["id"], TERMINAL, timeout=90)
+    assert done["state"] == "COMPLETED", done
+    out = await api.read_all(job["id"])
+    assert out.startswith("gpus=") and out.strip() != "gpus=", out
+
+
+async def test_bad_partition_and_over_limit_time_are_400(api, cluster, workdir):
+    detail = await api.get(f"clusters/{cluster}")
+    default = next(p for p in detail["partitions"] if p["default"])
+    assert default["max_time_minutes"], detail
+    status, answer = await api.call(
+        "POST", "jobs", body(cluster, workdir, command="true", resources={"partition": "nope"})
+    )
+    assert status == 400 and answer["errors"][0]["field"] == "resources.partition", answer
+    assert "nope" in answer["message"]
+    status, answer = await api.call(
+        "POST",
+        "jobs",
+        body(
+            cluster,
+            workdir,
+            command="true",
+            resources={"time_limit_minutes": default["max_time_minutes"] + 1},
+        ),
+    )
+    assert status == 400, answer
+    assert answer["errors"][0]["field"] == "resources.time_limit_minutes"
+    assert str(default["max_time_minutes"]) in answer["message"]
+    assert (await api.get("jobs", cluster=cluster))["jobs"] == []
+
+
+async def test_logs_tail_while_running(api, cluster, workdir):
+    job = await api.submit(
+        **body(
+            cluster,
+            workdir,
+            script="#!/bin/bash\nfor i in 1 2 3 4; do echo line $i; sleep 1; done\n",
+        )
+    )
+    offset, seen, pieces_while_running = 0, "", 0
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        chunk = await api.get(f"jobs/{job['id']}/logs", stream="stdout", offset=offset)
+        if chunk["data"] and not chunk["eof"]:
+            pieces_while_running += 1
+        seen += chunk["data"]
+        offset = chunk["offset"]
+        if chunk["eof"]:
+            break
+        await asyncio.sleep(0.3)
+    assert seen == "line 1\nline 2\nline 3\nline 4\n"
+    assert pieces_while_running >= 2
+
+
+async def test_cluster_detail_reports_partitions(api, cluster):
+    detail = await api.get(f"clusters/{cluster}")
+    names = {p["name"] for p in detail["partitions"]}
+    if cluster == "local":
+        assert names == {"local"}
+        return
+    assert names == {"debug", "gpu", "multi"}
+    parts = {p["name"]: p for p in detail["partitions"]}
+    assert parts["debug"]["default"] and parts["debug"]["max_time_minutes"] == 30
+    assert parts["gpu"]["gpus_per_node"] == 2 and parts["gpu"]["gpu_types"] == ["tesla"]
+    assert parts["multi"]["nodes_total"] == 3 and parts["multi"]["cpus_per_node"] == 2
+    schema = detail["options_schema"]
+    assert (
+        schema["properties"]["partition"]["enum"] == sorted(names)
+        or set(schema["properties"]["partition"]["enum"]) == names
+    )
