@@ -82,10 +82,12 @@ class Cluster:
             python=self.config.python,
         )
 
-    async def detail(self) -> ClusterDetail:
+    async def detail(self, polls: int = 0) -> ClusterDetail:
         partitions = await self.partitions()
         return ClusterDetail(
             **self.summary().model_dump(),
             partitions=partitions,
             options_schema=options_schema(partitions, self.backend.unsupported_fields),
+            polls=polls,
+            scheduler_commands=self.backend.commands_run,
         )

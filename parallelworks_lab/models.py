@@ -201,6 +201,10 @@ class Partition(BaseModel):
 class ClusterDetail(ClusterSummary):
     partitions: list[Partition]
     options_schema: dict[str, Any]
+    polls: int = Field(default=0, description="Batched status queries made since start.")
+    scheduler_commands: int = Field(
+        default=0, description="Scheduler commands run since start (all kinds)."
+    )
 
 
 class ClusterList(BaseModel):

@@ -187,7 +187,7 @@ class JobService:
         return [c.summary() for c in self.clusters.values()]
 
     async def cluster_detail(self, cluster_id: str) -> ClusterDetail:
-        return await self.cluster(cluster_id).detail()
+        return await self.cluster(cluster_id).detail(polls=self.pollers[cluster_id].polls)
 
     # -- jobs --------------------------------------------------------------------------------
 

@@ -90,6 +90,11 @@ class Backend(abc.ABC):
     def from_config(cls, options: dict[str, Any], context: BackendContext) -> Backend:
         return cls(cls.settings_class.model_validate(options), context)
 
+    @property
+    def commands_run(self) -> int:
+        """Scheduler commands run so far (admins and benchmarks watch scheduler load with it)."""
+        return 0
+
     async def start(self) -> None:
         """Connect / recover state. Called once before any other method."""
 

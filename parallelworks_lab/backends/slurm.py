@@ -167,6 +167,10 @@ class SlurmBackend(Backend):
             self.transport.set_home(self.context.root_dir)
         self._history_mode = self.settings.history
 
+    @property
+    def commands_run(self) -> int:
+        return self.transport.commands_run
+
     async def close(self) -> None:
         await self.transport.close()
 

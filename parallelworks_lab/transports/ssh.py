@@ -71,11 +71,9 @@ class SSHTransport(Transport):
         self.connects = 0
 
     def _options(self, host: str, port: int, username: Optional[str], key: Optional[str]) -> Any:
-        known_hosts: Any = ()
+        known_hosts: Optional[str] = None  # None: asyncssh skips the check (explicit opt-out)
         if self.settings.check_host_key:
             known_hosts = os.path.expanduser(self.settings.known_hosts or "~/.ssh/known_hosts")
-        else:
-            known_hosts = None
         options: dict[str, Any] = {
             "host": host,
             "port": port,

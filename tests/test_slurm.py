@@ -1,0 +1,293 @@
+"""Slurm-specific behaviour against the real test cluster: history, outages, SSH trust, parsing."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import subprocess
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from parallelworks_lab.backends.base import BackendContext, SubmitRequest
+from parallelworks_lab.backends.slurm import (
+    SlurmBackend,
+    expand_pattern,
+    parse_gpus,
+    parse_minutes,
+)
+from parallelworks_lab.backends.slurm_states import (
+    SLURM_STATES,
+    exit_code_from_sacct,
+    exit_code_from_status,
+    normalize,
+)
+from parallelworks_lab.errors import ClusterUnreachable
+from parallelworks_lab.models import JobSubmit, ResourceRequest
+from parallelworks_lab.service import JobService
+from parallelworks_lab.states import JobState
+from parallelworks_lab.store import JobStore
+from parallelworks_lab.transports.ssh import quote_command
+
+from .slurm_cluster import REPO, slurm_cluster_entry
+
+
+def backend_for(info: dict[str, Any], cluster_id: str, tmp_path: Path) -> SlurmBackend:
+    entry = slurm_cluster_entry(cluster_id, info)
+    options = {k: v for k, v in entry.items() if k not in ("id", "kind", "poll_interval")}
+    context = BackendContext(cluster_id=cluster_id, state_dir=tmp_path, root_dir=tmp_path)
+    backend = SlurmBackend.from_config(options, context)
+    assert isinstance(backend, SlurmBackend)
+    return backend
+
+
+async def test_job_that_left_squeue_keeps_its_true_end(slurm_cluster, tmp_path):
+    """A job that ended and was purged from squeue before we looked is found in the history."""
+    backend = backend_for(slurm_cluster, "slurm", tmp_path)
+    workdir = Path(slurm_cluster["scratch_dir"])
+    results = []
+    for code in (0, 3):
+        request = SubmitRequest(
+            job_id=uuid.uuid4().hex[:12],
+            submit_token=uuid.uuid4().hex,
+            name=f"gone{code}",
+            script=f"#!/bin/bash\nexit {code}\n",
+            resources=ResourceRequest(),
+            working_dir=str(workdir),
+        )
+        results.append(await backend.submit(request))
+    ids = [r.native_id for r in results]
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        listed = {row["JobArrayID"] for row in await backend._squeue()}
+        if not listed & set(ids):
+            break
+        await asyncio.sleep(1)
+    else:
+        pytest.fail("jobs never left squeue")
+    statuses = await backend.poll(ids)
+    assert (statuses[ids[0]].state, statuses[ids[0]].exit_code) == (JobState.COMPLETED, 0)
+    assert (statuses[ids[1]].state, statuses[ids[1]].exit_code) == (JobState.FAILED, 3)
+    assert statuses[ids[1]].ended_at is not None
+    await backend.close()
+
+
+def _ctld_pid(info: dict[str, Any]) -> int:
+    pid_file = Path(info["pids_dir"]) / "slurmctld.pid"
+    return int(pid_file.read_text().split()[0])
+
+
+async def test_controller_outage_marks_cluster_unreachable_and_loses_nothing(
+    slurm_cluster, tmp_path
+):
+    service = JobService(
+        JobStore(tmp_path / "jobs.sqlite"),
+        clusters=[slurm_cluster_entry("slurm", slurm_cluster) | {"command_timeout": 20}],
+        state_dir=tmp_path,
+        root_dir=Path(slurm_cluster["scratch_dir"]),
+        poll_interval=0.5,
+        log=logging.getLogger("test"),
+    )
+    await service.start()
+    events: list[dict[str, Any]] = []
+    service.subscribe(lambda kind, payload: events.append(payload) if kind == "job" else None)
+    try:
+        job = await service.submit(JobSubmit(cluster="slurm", command="sleep 6; exit 4"))
+        for _ in range(100):
+            if service.get_job(job.id).state is JobState.RUNNING:
+                break
+            await asyncio.sleep(0.1)
+        assert service.get_job(job.id).state is JobState.RUNNING
+        os.kill(_ctld_pid(slurm_cluster), signal.SIGTERM)
+        try:
+            deadline = time.monotonic() + 60
+            while service.list_clusters()[0].status != "unreachable":
+                assert time.monotonic() < deadline, "cluster never reported unreachable"
+                await asyncio.sleep(0.5)
+            summary = service.list_clusters()[0]
+            assert "slurm controller" in (summary.status_message or "").lower(), summary
+            await asyncio.sleep(8)  # the job ends while nobody can ask
+            assert service.get_job(job.id).state is JobState.RUNNING
+        finally:
+            subprocess.run(
+                ["bash", str(REPO / "dev" / "slurm" / "up.sh")],
+                env={**os.environ, "PWLAB_SLURM_MIN_JOB_AGE": "5", "PWLAB_SLURM_SMOKE": "0"},
+                capture_output=True,
+                check=True,
+                timeout=300,
+            )
+        service.pollers["slurm"].wake()
+        deadline = time.monotonic() + 90
+        while not service.get_job(job.id).terminal:
+            assert time.monotonic() < deadline, service.get_job(job.id)
+            await asyncio.sleep(0.5)
+        final = service.get_job(job.id)
+        assert (final.state, final.exit_code) == (JobState.FAILED, 4)
+        assert service.list_clusters()[0].status == "ok"
+        assert all(e["state"] != "FAILED" or e["exit_code"] == 4 for e in events)
+    finally:
+        await service.stop()
+
+
+async def test_ssh_host_key_is_checked(slurm_cluster, tmp_path):
+    empty = tmp_path / "known_hosts"
+    empty.write_text("")
+    info = {**slurm_cluster, "ssh": {**slurm_cluster["ssh"], "known_hosts": str(empty)}}
+    backend = backend_for(info, "slurm-ssh", tmp_path)
+    with pytest.raises(ClusterUnreachable) as err:
+        await backend.discover()
+    assert "host key" in err.value.message and "known_hosts" in err.value.message
+    await backend.close()
+
+
+async def test_ssh_connection_is_reused(slurm_cluster, tmp_path):
+    backend = backend_for(slurm_cluster, "slurm-ssh", tmp_path)
+    for _ in range(5):
+        await backend.discover()
+        await backend.poll([])
+    assert backend.transport.commands_run == 10
+    assert backend.transport.connects == 1  # type: ignore[attr-defined]
+    await backend.close()
+
+
+def test_every_slurm_state_maps_to_one_normalized_state():
+    for name, (code, state) in SLURM_STATES.items():
+        assert normalize(name) is state
+        assert normalize(code) is state
+        assert state is not JobState.UNKNOWN
+    assert normalize("CANCELLED by 0") is JobState.CANCELLED
+    assert normalize("PENDING", "JobHeldUser") is JobState.HELD
+    assert normalize("PENDING", "Resources") is JobState.QUEUED
+    assert normalize("NOT_A_STATE") is JobState.UNKNOWN
+
+
+def test_parsers():
+    assert exit_code_from_status(768) == 3
+    assert exit_code_from_status(9) == 137
+    assert exit_code_from_sacct("3:0") == 3
+    assert exit_code_from_sacct("0:15") == 143
+    assert parse_minutes("30:00") == 30
+    assert parse_minutes("1:00:00") == 60
+    assert parse_minutes("2-00:00:00") == 2880
+    assert parse_minutes("1-12") == 2160
+    assert parse_minutes("infinite") is None
+    assert parse_gpus("gpu:tesla:2(S:0),shard:4") == (2, ["tesla"])
+    assert parse_gpus("(null)") == (0, [])
+    assert expand_pattern("/d/100%%/pwlab-%A_%a.out", "9", "7", "2") == "/d/100%/pwlab-7_2.out"
+    assert quote_command(["squeue", "-o", "a b;$(x)"], {"K": "v w"}) == (
+        "env 'K=v w' squeue -o 'a b;$(x)'"
+    )
+
+
+# -- injection corpus --------------------------------------------------------------------------
+
+
+def payloads(canary: Path) -> list[str]:
+    c = str(canary)
+    return [
+        f"$(touch {c})",
+        f"`touch {c}`",
+        f"x; touch {c}",
+        f"x' ; touch {c}; echo '",
+        f'x"; touch {c}; echo "',
+        f"x && touch {c}",
+        f"x | touch {c}",
+        f"x\ntouch {c}",
+        f"--wrap=touch {c}",
+    ]
+
+
+@pytest.mark.parametrize("cluster_id", ["local", "slurm", "slurm-ssh"])
+async def test_injection_corpus_is_rejected_or_literal(cluster_id, request, tmp_path):
+    info = None if cluster_id == "local" else request.getfixturevalue("slurm_cluster")
+    entry = (
+        {"id": "local", "kind": "local", "slots": 2}
+        if info is None
+        else slurm_cluster_entry(cluster_id, info)
+    )
+    base = Path(info["scratch_dir"]) if info else tmp_path
+    canary = base / f"canary-{uuid.uuid4().hex[:8]}"
+    service = JobService(
+        JobStore(tmp_path / "jobs.sqlite"),
+        clusters=[entry],
+        state_dir=tmp_path,
+        root_dir=base,
+        poll_interval=0.3,
+        log=logging.getLogger("test"),
+    )
+    await service.start()
+    literal: list[tuple[str, str, str]] = []  # (job id, what it printed, what we expect)
+    rejected = 0
+    try:
+        for payload in payloads(canary):
+            bodies: list[tuple[dict[str, Any], str | None]] = []
+            workdir = base / f"w-{uuid.uuid4().hex[:6]}" / payload.replace("\n", "_")
+            workdir.mkdir(parents=True)
+            os.chmod(workdir, 0o777)
+            for parent in workdir.relative_to(base).parents:
+                os.chmod(base / parent, 0o777)
+            bodies.append(({"name": payload, "command": 'printf %s "$PWLAB_N"'}, payload))
+            bodies.append(({"working_dir": str(workdir), "command": "pwd"}, f"{workdir}\n"))
+            bodies.append(
+                ({"env": {"PAYLOAD": payload}, "command": 'printf %s "$PAYLOAD"'}, payload)
+            )
+            bodies.append(({"env": {payload: "x"}, "command": "true"}, None))
+            bodies.append(({"resources": {"array": payload}, "command": "true"}, None))
+            bodies.append(({"resources": {"partition": payload}, "command": "true"}, None))
+            for fields, expected in bodies:
+                if "name" in fields:
+                    # The name reaches the job as its scheduler name; read it back literally.
+                    var = "SLURM_JOB_NAME" if cluster_id != "local" else "PWLAB_JOB_NAME"
+                    fields["command"] = f'printf %s "${var}"'
+                try:
+                    job = await service.submit(JobSubmit(cluster=cluster_id, **fields))
+                except Exception as exc:  # validation error or 400 from the service
+                    assert getattr(exc, "status", 400) == 400 or "validation" in str(exc).lower()
+                    rejected += 1
+                    continue
+                assert expected is not None, f"{fields} should have been refused"
+                literal.append((job.id, "", expected))
+        for job_id, _, expected in literal:
+            deadline = time.monotonic() + 60
+            while not service.get_job(job_id).terminal:
+                assert time.monotonic() < deadline
+                await asyncio.sleep(0.3)
+            job = service.get_job(job_id)
+            assert job.state is JobState.COMPLETED, job
+            out = ""
+            while True:
+                chunk = await service.read_log(job_id, "stdout", len(out.encode()))
+                out += chunk.data
+                if chunk.eof:
+                    break
+                await asyncio.sleep(0.2)
+            assert out == expected
+    finally:
+        await service.stop()
+    assert not canary.exists(), "a payload was executed"
+    assert rejected >= 3 * len(payloads(canary))  # env names, arrays, partitions at least
+    assert len(literal) >= 2 * len(payloads(canary))
+
+
+async def test_ssh_through_a_jump_host(slurm_cluster, tmp_path):
+    """The login node reached through a jump host (here the same sshd, forwarding to itself)."""
+    ssh = slurm_cluster["ssh"]
+    entry = slurm_cluster_entry("slurm-ssh", slurm_cluster)
+    entry["transport"]["jump_host"] = {
+        "host": ssh["host"],
+        "port": ssh["port"],
+        "username": ssh["username"],
+        "key_file": ssh["key_file"],
+    }
+    # The jump host's key is checked against the same known_hosts file.
+    options = {k: v for k, v in entry.items() if k not in ("id", "kind", "poll_interval")}
+    context = BackendContext(cluster_id="jump", state_dir=tmp_path, root_dir=tmp_path)
+    backend = SlurmBackend.from_config(options, context)
+    partitions = await backend.discover()
+    assert {p.name for p in partitions} == {"debug", "gpu", "multi"}
+    await backend.close()
