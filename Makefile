@@ -74,7 +74,7 @@ test: install
 	exit $$status
 
 bench: install
-	$(BIN)/python bench/bench_api.py
+	$(BIN)/python bench/bench_api.py; a=$$?; $(BIN)/python bench/bench_slurm.py; exit $$((a || $$?))
 
 slurm-up:
 	bash dev/slurm/up.sh
