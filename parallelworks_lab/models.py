@@ -128,8 +128,9 @@ class JobSubmit(StrictModel):
         return self
 
     def batch_script(self) -> str:
+        """The script to run; one without a ``#!`` line runs with bash (sbatch demands one)."""
         if self.script is not None:
-            return self.script
+            return self.script if self.script.startswith("#!") else f"#!/bin/bash\n{self.script}"
         assert self.command is not None
         return f"#!/bin/bash\n{self.command}\n"
 

@@ -291,3 +291,16 @@ async def test_ssh_through_a_jump_host(slurm_cluster, tmp_path):
     partitions = await backend.discover()
     assert {p.name for p in partitions} == {"debug", "gpu", "multi"}
     await backend.close()
+
+
+async def test_ssh_reconnects_after_the_connection_drops(slurm_cluster, tmp_path):
+    backend = backend_for(slurm_cluster, "slurm-ssh", tmp_path)
+    transport = backend.transport
+    await backend.discover()
+    conn = transport._conn  # type: ignore[attr-defined]
+    conn.abort()  # the network drops it under us
+    await conn.wait_closed()
+    partitions = await backend.discover()
+    assert {p.name for p in partitions} == {"debug", "gpu", "multi"}
+    assert transport.connects == 2  # type: ignore[attr-defined]
+    await backend.close()

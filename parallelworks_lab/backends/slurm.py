@@ -492,7 +492,8 @@ def aggregate(tasks: list[JobStatus]) -> JobStatus:
 
 
 def _sbatch_error(message: str) -> InvalidRequest:
-    text = _last_line(message.replace("sbatch: error: ", ""))
+    errors = [ln for ln in message.splitlines() if "error:" in ln]
+    text = _last_line((errors[0] if errors else message).replace("sbatch: error: ", ""))
     lowered = text.lower()
     for marker, field in SBATCH_ERROR_FIELDS:
         if marker in lowered:
