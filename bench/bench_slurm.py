@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import statistics
 import subprocess
@@ -77,11 +76,17 @@ def bench_load(info: dict[str, Any]) -> bool:
     ok = True
     try:
         with httpx.Client(headers=HEADERS, timeout=30) as client:
-            for i in range(JOBS):
-                r = client.post(f"{server.url}/jobs", json={
-                    "cluster": "slurm", "name": "pwlab-bench", "command": "sleep 300",
-                    "working_dir": info["scratch_dir"], "resources": {"time_limit_minutes": 10},
-                })
+            for _ in range(JOBS):
+                r = client.post(
+                    f"{server.url}/jobs",
+                    json={
+                        "cluster": "slurm",
+                        "name": "pwlab-bench",
+                        "command": "sleep 300",
+                        "working_dir": info["scratch_dir"],
+                        "resources": {"time_limit_minutes": 10},
+                    },
+                )
                 assert r.status_code == 201, r.text
         time.sleep(2 * INTERVAL)
         print(f"Slurm commands per {INTERVAL:.0f} s poll interval, {JOBS} tracked jobs")
@@ -98,8 +103,9 @@ def bench_load(info: dict[str, Any]) -> bool:
         ok = max(rates) <= 2.0 and rates[-1] / rates[0] <= 1.2
         print(f"  target: <= 2 per interval, flat in N -> {'PASS' if ok else 'MISS'}")
     finally:
-        subprocess.run(["scancel", "--name=pwlab-bench"], env={**os.environ, **entry["env"]},
-                       check=False)
+        subprocess.run(
+            ["scancel", "--name=pwlab-bench"], env={**os.environ, **entry["env"]}, check=False
+        )
         server.stop()
     return ok
 
@@ -117,16 +123,37 @@ def bench_submit(info: dict[str, Any]) -> bool:
     ssh = info["ssh"]
     env = {**os.environ, "SLURM_CONF": info["slurm_conf"]}
     scratch = info["scratch_dir"]
-    sbatch = ["sbatch", "--parsable", "--hold", f"--chdir={scratch}", "-o", "/dev/null",
-              "--job-name=pwlab-bench", "--wrap=true"]
+    sbatch = [
+        "sbatch",
+        "--parsable",
+        "--hold",
+        f"--chdir={scratch}",
+        "-o",
+        "/dev/null",
+        "--job-name=pwlab-bench",
+        "--wrap=true",
+    ]
 
     def bare() -> None:
         subprocess.run(sbatch, env=env, check=True, capture_output=True)
 
-    ssh_cmd = ["ssh", "-i", ssh["key_file"], "-p", str(ssh["port"]), "-o", "BatchMode=yes",
-               "-o", f"UserKnownHostsFile={ssh['known_hosts']}", "-o", "StrictHostKeyChecking=yes",
-               f"{ssh['username']}@{ssh['host']}", "env", f"SLURM_CONF={info['slurm_conf']}",
-               *[f"'{a}'" for a in sbatch]]
+    ssh_cmd = [
+        "ssh",
+        "-i",
+        ssh["key_file"],
+        "-p",
+        str(ssh["port"]),
+        "-o",
+        "BatchMode=yes",
+        "-o",
+        f"UserKnownHostsFile={ssh['known_hosts']}",
+        "-o",
+        "StrictHostKeyChecking=yes",
+        f"{ssh['username']}@{ssh['host']}",
+        "env",
+        f"SLURM_CONF={info['slurm_conf']}",
+        *[f"'{a}'" for a in sbatch],
+    ]
 
     def new_ssh() -> None:
         subprocess.run(ssh_cmd, check=True, capture_output=True)
@@ -137,11 +164,17 @@ def bench_submit(info: dict[str, Any]) -> bool:
     server.start()
     try:
         with httpx.Client(headers=HEADERS, timeout=30) as client:
+
             def rest() -> None:
-                r = client.post(f"{server.url}/jobs", json={
-                    "cluster": "slurm-ssh", "name": "pwlab-bench", "command": "true",
-                    "working_dir": scratch,
-                })
+                r = client.post(
+                    f"{server.url}/jobs",
+                    json={
+                        "cluster": "slurm-ssh",
+                        "name": "pwlab-bench",
+                        "command": "true",
+                        "working_dir": scratch,
+                    },
+                )
                 assert r.status_code == 201, r.text
 
             rest()  # connect once
@@ -159,10 +192,13 @@ def bench_submit(info: dict[str, Any]) -> bool:
     print(f"  bare sbatch on the login node   {b:8.1f}")
     print(f"  REST submit (persistent SSH)    {r:8.1f}   {r / b:.2f}x bare")
     print(f"  ssh host sbatch (new conn.)     {s:8.1f}   {s / r:.2f}x the REST submit")
-    print(f"  fixed overhead of a REST submit over SSH: {r - b:.1f} ms (HTTP, one SFTP stat, "
-          "one SSH exec channel)")
+    print(
+        f"  fixed overhead of a REST submit over SSH: {r - b:.1f} ms (HTTP, one SFTP stat, "
+        "one SSH exec channel)"
+    )
     ok = r / b <= 1.3 and s / r >= 2
-    print(f"  target: <= 1.3x bare, several times faster than new ssh -> {'PASS' if ok else 'MISS'}")
+    verdict = "PASS" if ok else "MISS"
+    print(f"  target: <= 1.3x bare, several times faster than new ssh -> {verdict}")
     return ok
 
 
