@@ -128,7 +128,7 @@ class Poller:
 
     def _add_array_task(self, parent: Job, native_id: str, task: str | None) -> Job:
         """An array task seen for the first time becomes a job of its own, under its parent."""
-        return self.store.insert(
+        job = self.store.insert(
             job_id=uuid.uuid4().hex[:12],
             cluster=parent.cluster,
             name=f"{parent.name}[{task}]",
@@ -140,6 +140,13 @@ class Poller:
             parent_id=parent.id,
             array_task=task,
         )
+        assert parent.native_id is not None
+        stdout, stderr = self.cluster.backend.array_task_paths(
+            parent.native_id, task or "", parent.working_dir
+        )
+        if stdout or stderr:
+            job = self.store.update(job.id, stdout_path=stdout, stderr_path=stderr) or job
+        return job
 
     async def _reconcile(self, submitting: list[Job]) -> None:
         """Jobs stuck in SUBMITTING after a crash: find them on the scheduler by their token."""

@@ -33,6 +33,7 @@ from .store import JobStore
 DEFAULT_BACKENDS = {
     "local": "parallelworks_lab.backends.local.LocalBackend",
     "slurm": "parallelworks_lab.backends.slurm.SlurmBackend",
+    "sge": "parallelworks_lab.backends.sge.SGEBackend",
 }
 LOG_CHUNK_LIMIT = 1 << 20  # bytes per log request
 MAX_LIST_LIMIT = 1000

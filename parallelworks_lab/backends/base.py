@@ -79,8 +79,9 @@ class Backend(abc.ABC):
 
     kind: ClassVar[str]
     settings_class: ClassVar[type[BackendSettings]] = BackendSettings
-    #: Fields of ResourceRequest this scheduler cannot express; requests using them are rejected.
-    unsupported_fields: ClassVar[frozenset[str]] = frozenset()
+    #: Fields of ResourceRequest this scheduler cannot express; requests using them are rejected
+    #: (and left out of the form). A backend may set it per instance from its configuration.
+    unsupported_fields: frozenset[str] = frozenset()
 
     def __init__(self, settings: BackendSettings, context: BackendContext) -> None:
         self.settings = settings
@@ -136,6 +137,12 @@ class Backend(abc.ABC):
 
     @abc.abstractmethod
     async def release(self, native_id: str) -> None: ...
+
+    def array_task_paths(
+        self, parent_native_id: str, task: str, working_dir: Optional[str]
+    ) -> tuple[Optional[str], Optional[str]]:
+        """stdout/stderr of an array task, for schedulers whose status query does not say."""
+        return None, None
 
     @abc.abstractmethod
     async def read_log(self, path: str, offset: int, limit: int) -> bytes:

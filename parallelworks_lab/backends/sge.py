@@ -1,0 +1,574 @@
+"""The ``sge`` backend: (Son of) Grid Engine's command-line tools over a transport.
+
+Watching costs one ``qstat -xml -u <user>`` per interval for all jobs; a job that left qstat is
+read once from ``qacct -j``. Jobs in an error state (``Eqw``) are shown HELD with Grid Engine's
+reason, so the user can see why and cancel or release (clear) them; they never hang silently.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import math
+import re
+import xml.etree.ElementTree as ET
+from datetime import datetime, timezone
+from typing import Any, ClassVar, Optional
+
+from pydantic import Field
+
+from ..errors import ClusterUnreachable, Conflict, FieldError, InvalidRequest
+from ..models import Partition, ResourceRequest
+from ..states import JobState
+from ..transports import (
+    CommandResult,
+    LocalTransport,
+    LocalTransportSettings,
+    SSHTransportSettings,
+    Transport,
+    TransportError,
+    TransportSettings,
+    make_transport,
+)
+from .base import Backend, BackendSettings, JobStatus, SubmitRequest, SubmitResult
+from .slurm import aggregate
+
+TOKEN_CONTEXT = "pwlab_token"  # noqa: S105 - a job context key, not a secret
+UNREACHABLE_MARKERS = (
+    "unable to contact qmaster",
+    "can't unpack",
+    "commlib error",
+    "unable to send message to qmaster",
+    "error: failed receiving gdi request",
+)
+# A Grid Engine array spec: n[-m[:s]] (lists are not supported by qsub -t).
+SGE_ARRAY = re.compile(r"^(\d+)(?:-(\d+)(?::(\d+))?)?(?:%(\d+))?$")
+
+
+class SGESettings(BackendSettings):
+    transport: TransportSettings = Field(default_factory=LocalTransportSettings)
+    env: dict[str, str] = Field(
+        default_factory=dict, description="Environment for every command (SGE_ROOT, SGE_CELL)."
+    )
+    command_timeout: float = Field(default=30.0, gt=0)
+    parallel_environment: str = Field(
+        default="smp", description="PE used for requests of more than one slot."
+    )
+    default_queue: Optional[str] = None
+    gpu_resource: Optional[str] = Field(
+        default=None, description="Consumable complex for GPUs (e.g. 'gpu'); none: no GPUs."
+    )
+    memory_resource: Optional[str] = Field(
+        default=None, description="Per-slot memory complex (e.g. 'h_vmem'); none: no memory."
+    )
+
+
+def sge_state(code: str) -> JobState:
+    """One Grid Engine state-letter combination (``qw``, ``hqw``, ``Eqw``, ``dr``...)."""
+    if "E" in code:
+        return JobState.HELD  # error state: waits for the user to clear or delete it
+    if "d" in code:
+        return JobState.COMPLETING  # being deleted
+    if "h" in code and ("q" in code or "w" in code):
+        return JobState.HELD
+    if any(c in code for c in "sST"):
+        return JobState.SUSPENDED
+    if "r" in code or "t" in code:
+        return JobState.RUNNING
+    if "q" in code or "w" in code:
+        return JobState.QUEUED
+    return JobState.UNKNOWN
+
+
+def hms(minutes: int) -> str:
+    return f"{minutes // 60}:{minutes % 60:02d}:00"
+
+
+def parse_hms(value: str) -> Optional[int]:
+    """``h_rt`` values: ``INFINITY``, ``3600`` (seconds) or ``1:00:00``."""
+    value = value.strip()
+    if not value or value.upper() == "INFINITY":
+        return None
+    parts = [int(p) for p in value.split(":")]
+    seconds = parts[0] if len(parts) == 1 else sum(p * 60**i for i, p in enumerate(reversed(parts)))
+    return math.ceil(seconds / 60)
+
+
+def parse_qacct(text: str) -> list[dict[str, str]]:
+    """qacct -j output: one dict per record (an array job has one per task)."""
+    records: list[dict[str, str]] = []
+    current: dict[str, str] = {}
+    for line in text.splitlines():
+        if line.startswith("====="):
+            if current:
+                records.append(current)
+            current = {}
+            continue
+        key, _, value = line.partition(" ")
+        if key:
+            current[key] = value.strip()
+    if current:
+        records.append(current)
+    return records
+
+
+def _qacct_time(value: str) -> Optional[datetime]:
+    for fmt in ("%a %b %d %H:%M:%S %Y", "%m/%d/%Y %H:%M:%S.%f", "%Y-%m-%dT%H:%M:%S"):
+        try:
+            return datetime.strptime(value.strip(), fmt).astimezone(timezone.utc)
+        except ValueError:
+            continue
+    return None
+
+
+def _iso_time(value: Optional[str]) -> Optional[datetime]:
+    if not value:
+        return None
+    try:
+        return datetime.fromisoformat(value.strip()).astimezone(timezone.utc)
+    except ValueError:
+        return None
+
+
+def expand_tasks(spec: str) -> list[str]:
+    """``1-3:1`` or ``2`` or ``1,4`` (qstat's <tasks>) -> ["1", "2", "3"]."""
+    out: list[str] = []
+    for part in spec.split(","):
+        match = re.match(r"^(\d+)(?:-(\d+)(?::(\d+))?)?$", part.strip())
+        if not match:
+            continue
+        start = int(match.group(1))
+        end = int(match.group(2) or start)
+        step = int(match.group(3) or 1)
+        out.extend(str(i) for i in range(start, end + 1, step))
+    return out
+
+
+class SGEBackend(Backend):
+    kind: ClassVar[str] = "sge"
+    settings_class = SGESettings
+    settings: SGESettings
+
+    def __init__(self, settings: BackendSettings, context: Any) -> None:
+        super().__init__(settings, context)
+        self.transport: Transport = make_transport(self.settings.transport)
+        if isinstance(self.transport, LocalTransport):
+            self.transport.set_home(self.context.root_dir)
+        unsupported = set()
+        if self.settings.gpu_resource is None:
+            unsupported.add("gpus")
+        if self.settings.memory_resource is None:
+            unsupported.add("memory_mb")
+        self.unsupported_fields = frozenset(unsupported)
+        self._cancelled_file = self.context.state_dir / "cancelled.json"
+        self._cancelled: set[str] = set()
+
+    @property
+    def commands_run(self) -> int:
+        return self.transport.commands_run
+
+    @property
+    def user(self) -> str:
+        if isinstance(self.settings.transport, SSHTransportSettings):
+            return self.settings.transport.username or getpass.getuser()
+        return getpass.getuser()
+
+    async def start(self) -> None:
+        # Jobs we cancelled: qacct cannot tell a qdel from a crash, so we remember them.
+        try:
+            self._cancelled = set(json.loads(self._cancelled_file.read_text()))
+        except (FileNotFoundError, ValueError):
+            self._cancelled = set()
+
+    async def close(self) -> None:
+        await self.transport.close()
+
+    async def _run(
+        self, argv: list[str], *, input: Optional[str] = None, env: Optional[dict[str, str]] = None
+    ) -> CommandResult:
+        try:
+            result = await self.transport.run(
+                argv,
+                input=input,
+                env={**self.settings.env, **(env or {})},
+                timeout=self.settings.command_timeout,
+            )
+        except TransportError as exc:
+            raise ClusterUnreachable(self.context.cluster_id, str(exc)) from exc
+        text = (result.stderr + result.stdout).lower()
+        if result.returncode != 0 and any(m in text for m in UNREACHABLE_MARKERS):
+            raise ClusterUnreachable(self.context.cluster_id, _last_line(result.stderr))
+        if result.returncode == 127:
+            raise ClusterUnreachable(self.context.cluster_id, f"{argv[0]}: command not found")
+        return result
+
+    async def _checked(self, argv: list[str]) -> str:
+        result = await self._run(argv)
+        if result.returncode != 0:
+            raise ClusterUnreachable(
+                self.context.cluster_id, f"{argv[0]}: {_last_line(result.stderr or result.stdout)}"
+            )
+        return result.stdout
+
+    # -- discovery ---------------------------------------------------------------------------
+
+    async def discover(self) -> list[Partition]:
+        queues = (await self._checked(["qconf", "-sql"])).split()
+        usage = _cluster_queue_usage(await self._checked(["qstat", "-g", "c"]))
+        hosts = _host_memory(await self._checked(["qhost"]))
+        partitions = []
+        for index, queue in enumerate(queues):
+            conf = _qconf_fields(await self._checked(["qconf", "-sq", queue]))
+            queue_hosts = [
+                h
+                for h in hosts
+                if h in conf.get("hostlist", "") or conf.get("hostlist", "").startswith("@")
+            ] or list(hosts)
+            slots = _int(conf.get("slots", "1").split(",")[0])
+            used, available, total = usage.get(queue, (0, slots, slots))
+            partitions.append(
+                Partition(
+                    name=queue,
+                    default=(queue == self.settings.default_queue)
+                    if self.settings.default_queue
+                    else index == 0,
+                    max_time_minutes=parse_hms(conf.get("h_rt", "INFINITY")),
+                    max_nodes=1,  # a $pe_slots parallel environment stays on one host
+                    nodes_total=len(queue_hosts),
+                    nodes_idle=len(queue_hosts) if used == 0 else 0,
+                    cpus_per_node=slots,
+                    cpus_idle=available,
+                    memory_mb_per_node=max((hosts[h] for h in queue_hosts), default=0),
+                    gpus_per_node=0,
+                    state="up" if total else "inactive",
+                )
+            )
+        return partitions
+
+    def check_resources(self, resources: ResourceRequest, partition: Partition) -> list[FieldError]:
+        errors = []
+        if resources.array and not SGE_ARRAY.match(resources.array):
+            errors.append(
+                FieldError(
+                    "resources.array",
+                    "Grid Engine takes one range: n, n-m or n-m:step (optionally %limit)",
+                )
+            )
+        return errors
+
+    # -- submit ------------------------------------------------------------------------------
+
+    async def _working_dir(self, working_dir: Optional[str]) -> str:
+        home = await self.transport.home()
+        if not working_dir:
+            return home
+        if working_dir.startswith("~/"):
+            working_dir = working_dir[2:]
+        if working_dir.startswith("/"):
+            return working_dir
+        return f"{home.rstrip('/')}/{working_dir}"
+
+    def qsub_argv(self, request: SubmitRequest, working_dir: str) -> list[str]:
+        res = request.resources
+        stem = "pwlab-$JOB_ID.$TASK_ID" if res.array else "pwlab-$JOB_ID"
+        argv = [
+            "qsub",
+            "-terse",
+            "-S",
+            "/bin/bash",
+            "-N",
+            _job_name(request.name),
+            "-wd",
+            working_dir,
+            "-o",
+            f"{working_dir.rstrip('/')}/{stem}.out",
+            "-e",
+            f"{working_dir.rstrip('/')}/{stem}.err",
+            "-ac",
+            f"{TOKEN_CONTEXT}={request.submit_token}",
+        ]
+        if res.partition:
+            argv += ["-q", res.partition]
+        slots = res.cpus
+        if slots > 1:
+            argv += ["-pe", self.settings.parallel_environment, str(slots)]
+        if res.time_limit_minutes is not None:
+            argv += ["-l", f"h_rt={hms(res.time_limit_minutes)}"]
+        if res.gpus and self.settings.gpu_resource:
+            argv += ["-l", f"{self.settings.gpu_resource}={res.gpus}"]
+        if res.memory_mb is not None and self.settings.memory_resource:
+            per_slot = math.ceil(res.memory_mb / slots)
+            argv += ["-l", f"{self.settings.memory_resource}={per_slot}M"]
+        if res.array:
+            match = SGE_ARRAY.match(res.array)
+            assert match is not None  # checked in check_resources
+            argv += ["-t", res.array.split("%")[0]]
+            if match.group(4):
+                argv += ["-tc", match.group(4)]
+        if request.after_native_ids:
+            argv += ["-hold_jid", ",".join(request.after_native_ids)]
+        if request.env:
+            # Names only: qsub takes each value from its own environment, so values with
+            # commas or quotes arrive intact (-v NAME=VALUE would split them at commas).
+            argv += ["-v", ",".join(request.env)]
+        return argv
+
+    async def submit(self, request: SubmitRequest) -> SubmitResult:
+        working_dir = await self._working_dir(request.working_dir)
+        try:
+            exists = await self.transport.is_dir(working_dir)
+        except TransportError as exc:
+            raise ClusterUnreachable(self.context.cluster_id, str(exc)) from exc
+        if not exists:
+            raise InvalidRequest.for_field(
+                "working_dir", f"'{working_dir}' is not an existing directory on the cluster"
+            )
+        argv = self.qsub_argv(request, working_dir)
+        result = await self._run(argv, input=request.script, env=request.env)
+        if result.returncode != 0:
+            raise _qsub_error(result.stderr or result.stdout)
+        native_id = result.stdout.strip().split(".", 1)[0]
+        if not native_id.isdigit():
+            raise ClusterUnreachable(
+                self.context.cluster_id, f"unexpected qsub output {native_id!r}"
+            )
+        paths: list[Optional[str]] = [None, None]
+        if not request.resources.array:
+            paths = [
+                argv[argv.index(flag) + 1].replace("$JOB_ID", native_id) for flag in ("-o", "-e")
+            ]
+        return SubmitResult(
+            native_id=native_id,
+            stdout_path=paths[0],
+            stderr_path=paths[1],
+            working_dir=working_dir,
+            state=JobState.QUEUED,
+            raw_state="qw",
+        )
+
+    # -- watching ----------------------------------------------------------------------------
+
+    async def _qstat(self) -> list[dict[str, str]]:
+        text = await self._checked(["qstat", "-xml", "-u", self.user])
+        root = ET.fromstring(text)  # noqa: S314 - output of our own scheduler command
+        rows = []
+        for job in root.iter("job_list"):
+            row = {child.tag: (child.text or "").strip() for child in job}
+            rows.append(row)
+        return rows
+
+    async def poll(self, native_ids: list[str]) -> dict[str, JobStatus]:
+        wanted = set(native_ids)
+        parents = {n.split(".", 1)[0] for n in wanted}
+        statuses: dict[str, JobStatus] = {}
+        tasks_of: dict[str, list[JobStatus]] = {}
+        errored: list[str] = []
+        for row in await self._qstat():
+            number = row.get("JB_job_number", "")
+            if number not in parents:
+                continue
+            code = row.get("state", "")
+            state = sge_state(code)
+            started = _iso_time(row.get("JAT_start_time"))
+            if "E" in code:
+                errored.append(number)
+            tasks = row.get("tasks")
+            if not tasks:
+                statuses[number] = JobStatus(state=state, raw_state=code, started_at=started)
+                continue
+            for task in expand_tasks(tasks):
+                status = JobStatus(
+                    state=state,
+                    raw_state=code,
+                    started_at=started,
+                    parent_native_id=number,
+                    array_task=task,
+                )
+                tasks_of.setdefault(number, []).append(status)
+                statuses[f"{number}.{task}"] = status
+        for number in set(errored):
+            reason = await self._error_reason(number)
+            for key, status in statuses.items():
+                if key.split(".", 1)[0] == number and status.raw_state and "E" in status.raw_state:
+                    status.reason = reason
+        missing = [n for n in parents if n not in statuses and n not in tasks_of]
+        for number in missing:
+            statuses.update(await self._accounting(number, wanted))
+        # Tasks of a still-listed array that already finished are in the accounting too.
+        for number in [n for n in tasks_of if any(w.startswith(f"{n}.") for w in wanted)]:
+            listed = {f"{number}.{t.array_task}" for t in tasks_of[number]}
+            if any(w.startswith(f"{number}.") and w not in listed for w in wanted):
+                for key, status in (await self._accounting(number, wanted)).items():
+                    if key not in listed and key != number:
+                        statuses[key] = status
+                        tasks_of[number].append(status)
+        for number, task_statuses in tasks_of.items():
+            if number in wanted:
+                statuses[number] = aggregate(task_statuses)
+        return {k: v for k, v in statuses.items() if k in wanted or v.parent_native_id in wanted}
+
+    async def _error_reason(self, number: str) -> str:
+        result = await self._run(["qstat", "-j", number])
+        for line in result.stdout.splitlines():
+            if line.startswith("error reason"):
+                return "Error: " + line.split(":", 1)[1].strip()
+        return "Error state (Eqw): see qstat -j"
+
+    async def _accounting(self, number: str, wanted: set[str]) -> dict[str, JobStatus]:
+        result = await self._run(["qacct", "-j", number])
+        if result.returncode != 0:
+            return {}  # not flushed to the accounting file yet: ask again next time
+        found: dict[str, JobStatus] = {}
+        tasks: list[JobStatus] = []
+        for record in parse_qacct(result.stdout):
+            status = self._final_status(number, record)
+            task = record.get("taskid", "undefined")
+            if task.isdigit():
+                status.parent_native_id, status.array_task = number, task
+                found[f"{number}.{task}"] = status
+                tasks.append(status)
+            else:
+                found[number] = status
+        if tasks and number in wanted:
+            found[number] = aggregate(tasks)
+        return found
+
+    def _final_status(self, number: str, record: dict[str, str]) -> JobStatus:
+        failed = _int(record.get("failed", "0"))
+        exit_status = _int(record.get("exit_status", "0"))
+        reason = None
+        if number in self._cancelled:
+            state = JobState.CANCELLED
+        elif failed == 0:
+            state = JobState.COMPLETED if exit_status == 0 else JobState.FAILED
+            reason = None if exit_status == 0 else "NonZeroExitCode"
+        else:
+            failed_text = record.get("failed", "")
+            state = JobState.TIMEOUT if "h_rt" in failed_text else JobState.FAILED
+            reason = failed_text
+        return JobStatus(
+            state=state,
+            raw_state=f"failed={failed}",
+            reason=reason,
+            exit_code=exit_status,
+            started_at=_qacct_time(record.get("start_time", "")),
+            ended_at=_qacct_time(record.get("end_time", "")),
+        )
+
+    async def find_by_token(self, submit_token: str) -> Optional[SubmitResult]:
+        for row in await self._qstat():
+            number = row.get("JB_job_number", "")
+            detail = await self._run(["qstat", "-j", number])
+            if f"{TOKEN_CONTEXT}={submit_token}" in detail.stdout:
+                return SubmitResult(native_id=number)
+        return None
+
+    # -- control -----------------------------------------------------------------------------
+
+    async def _control(self, argv: list[str]) -> None:
+        result = await self._run(argv)
+        if result.returncode != 0:
+            raise Conflict(f"{argv[0]} refused: {_last_line(result.stderr or result.stdout)}")
+
+    async def cancel(self, native_id: str) -> None:
+        self._cancelled.add(native_id.split(".", 1)[0])
+        self._cancelled_file.parent.mkdir(parents=True, exist_ok=True)
+        self._cancelled_file.write_text(json.dumps(sorted(self._cancelled)))
+        if "." in native_id:
+            number, task = native_id.split(".", 1)
+            await self._control(["qdel", number, "-t", task])
+        else:
+            await self._control(["qdel", native_id])
+
+    async def hold(self, native_id: str) -> None:
+        await self._control(["qhold", native_id])
+
+    async def release(self, native_id: str) -> None:
+        # Releasing also clears an error state (Eqw), so the job is tried again.
+        await self._run(["qmod", "-cj", native_id])
+        await self._control(["qrls", native_id])
+
+    async def read_log(self, path: str, offset: int, limit: int) -> bytes:
+        try:
+            return await self.transport.read_file(path, offset, limit)
+        except TransportError as exc:
+            raise ClusterUnreachable(self.context.cluster_id, str(exc)) from exc
+
+    def array_task_paths(
+        self, parent_native_id: str, task: str, working_dir: Optional[str]
+    ) -> tuple[Optional[str], Optional[str]]:
+        if not working_dir:
+            return None, None
+        stem = f"{working_dir.rstrip('/')}/pwlab-{parent_native_id}.{task}"
+        return f"{stem}.out", f"{stem}.err"
+
+
+def _job_name(name: str) -> str:
+    # Grid Engine refuses names with these characters (and a leading digit is not allowed).
+    cleaned = re.sub(r"[\s/:@\\*?]", "_", name)
+    return cleaned if cleaned and not cleaned[0].isdigit() else f"j{cleaned}"
+
+
+def _qsub_error(message: str) -> InvalidRequest:
+    text = _last_line(message)
+    lowered = text.lower()
+    if "queue" in lowered:
+        return InvalidRequest.for_field("resources.partition", f"Grid Engine refused: {text}")
+    if "parallel environment" in lowered or "pe " in lowered:
+        return InvalidRequest.for_field("resources.cpus_per_task", f"Grid Engine refused: {text}")
+    if "hold_jid" in lowered or "job dependency" in lowered:
+        return InvalidRequest.for_field("after", f"Grid Engine refused: {text}")
+    return InvalidRequest.for_field("resources", f"Grid Engine refused: {text}")
+
+
+def _last_line(text: str) -> str:
+    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
+    return lines[-1] if lines else "no output"
+
+
+def _int(value: str) -> int:
+    match = re.match(r"\d+", value.strip())
+    return int(match.group()) if match else 0
+
+
+def _qconf_fields(text: str) -> dict[str, str]:
+    fields: dict[str, str] = {}
+    key = ""
+    for line in text.splitlines():
+        if line.startswith((" ", "\t")) and key:
+            fields[key] += " " + line.strip().rstrip("\\").strip()
+            continue
+        key, _, value = line.partition(" ")
+        fields[key] = value.strip().rstrip("\\").strip()
+    return fields
+
+
+def _cluster_queue_usage(text: str) -> dict[str, tuple[int, int, int]]:
+    """qstat -g c: queue -> (used, available, total) slots."""
+    usage = {}
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) >= 6 and parts[0] not in ("CLUSTER", "") and not parts[0].startswith("-"):
+            try:
+                usage[parts[0]] = (int(parts[2]), int(parts[4]), int(parts[5]))
+            except ValueError:
+                continue
+    return usage
+
+
+def _host_memory(text: str) -> dict[str, int]:
+    """qhost: host -> memory in MiB."""
+    hosts = {}
+    for line in text.splitlines()[3:]:
+        parts = line.split()
+        if len(parts) >= 8 and parts[0] != "global":
+            hosts[parts[0]] = _mem_mb(parts[7])
+    return hosts
+
+
+def _mem_mb(value: str) -> int:
+    match = re.match(r"([\d.]+)([KMGT]?)", value)
+    if not match:
+        return 0
+    scale = {"": 1 / 2**20, "K": 1 / 1024, "M": 1, "G": 1024, "T": 2**20}[match.group(2)]
+    return int(float(match.group(1)) * scale)
