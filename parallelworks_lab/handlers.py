@@ -52,8 +52,11 @@ class BaseHandler(ExtensionHandlerMixin, APIHandler):
         self.finish(json.dumps({"message": message, "errors": []}))
 
     def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
-        if isinstance(value, PWLabError) and value.status < 500:
-            return  # a user error, not a server fault
+        if isinstance(value, PWLabError):
+            # A user error or an unreachable cluster: expected, no traceback.
+            if value.status >= 500:
+                self.log.warning("%s %s: %s", self.request.method, self.request.path, value)
+            return
         super().log_exception(typ, value, tb)
 
     def send_error(self, status_code: int = 500, **kwargs: Any) -> None:
