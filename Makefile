@@ -15,7 +15,7 @@ LAB_ARGS ?=
 # JupyterLab refuses to start as root unless told it is fine (containers, CI machines).
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: help install build lab test lint pytest jest wheel-check bench clean slurm-up slurm-down
+.PHONY: help install build lab test lint pytest jest ui-test wheel-check bench clean slurm-up slurm-down
 
 help:
 	@echo "make lab    - set up .venv, build the extension, start JupyterLab"
@@ -65,11 +65,16 @@ pytest: install
 jest: install
 	$(JLPM) test
 
+# Galata end-to-end tests in Debian's Chromium (installs it when missing).
+ui-test: install
+	bash ui-tests/run.sh
+
 test: install
 	@status=0; \
 	$(MAKE) --no-print-directory lint || status=1; \
 	$(MAKE) --no-print-directory jest || status=1; \
 	$(MAKE) --no-print-directory pytest || status=1; \
+	$(MAKE) --no-print-directory ui-test || status=1; \
 	if [ $$status -ne 0 ]; then echo "make test: FAILED (see above)"; fi; \
 	exit $$status
 

@@ -3,10 +3,15 @@ import { ServerConnection } from '@jupyterlab/services';
 
 import type {
   ICluster,
+  IClusterDetail,
   IClustersResponse,
   IFieldError,
+  IJob,
   IJobQuery,
-  IJobsResponse
+  IJobSubmission,
+  IJobsResponse,
+  ILogChunk,
+  LogStream
 } from './types';
 
 /**
@@ -75,17 +80,27 @@ export async function requestAPI<T>(
 }
 
 /**
- * The calls the jobs model makes, so that tests can replace the server.
+ * The REST calls of the extension, so that tests can replace the server.
  */
 export interface IJobsAPI {
   listClusters(): Promise<ICluster[]>;
   listJobs(query?: IJobQuery): Promise<IJobsResponse>;
+  getCluster(id: string): Promise<IClusterDetail>;
+  getJob(id: string): Promise<IJob>;
+  submit(body: IJobSubmission): Promise<IJob>;
+  cancel(id: string): Promise<IJob>;
+  hold(id: string): Promise<IJob>;
+  release(id: string): Promise<IJob>;
+  readLog(id: string, stream: LogStream, offset: number): Promise<ILogChunk>;
 }
 
 /**
  * The jobs API backed by the Jupyter server.
  */
 export function createJobsAPI(settings?: ServerConnection.ISettings): IJobsAPI {
+  const job = (id: string, action = '') =>
+    `jobs/${encodeURIComponent(id)}${action ? '/' + action : ''}`;
+  const post = { method: 'POST' };
   return {
     async listClusters() {
       const body = await requestAPI<IClustersResponse>(
@@ -98,6 +113,40 @@ export function createJobsAPI(settings?: ServerConnection.ISettings): IJobsAPI {
     listJobs(query: IJobQuery = {}) {
       return requestAPI<IJobsResponse>(
         'jobs' + URLExt.objectToQueryString(Private.compact(query)),
+        {},
+        settings
+      );
+    },
+    getCluster(id: string) {
+      return requestAPI<IClusterDetail>(
+        `clusters/${encodeURIComponent(id)}`,
+        {},
+        settings
+      );
+    },
+    getJob(id: string) {
+      return requestAPI<IJob>(job(id), {}, settings);
+    },
+    submit(body: IJobSubmission) {
+      return requestAPI<IJob>(
+        'jobs',
+        { method: 'POST', body: JSON.stringify(body) },
+        settings
+      );
+    },
+    cancel(id: string) {
+      return requestAPI<IJob>(job(id), { method: 'DELETE' }, settings);
+    },
+    hold(id: string) {
+      return requestAPI<IJob>(job(id, 'hold'), post, settings);
+    },
+    release(id: string) {
+      return requestAPI<IJob>(job(id, 'release'), post, settings);
+    },
+    readLog(id: string, stream: LogStream, offset: number) {
+      return requestAPI<ILogChunk>(
+        job(id, 'logs') +
+          URLExt.objectToQueryString({ stream, offset: String(offset) }),
         {},
         settings
       );

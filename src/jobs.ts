@@ -109,7 +109,9 @@ export function emptyJob(id: string): IJob {
     resources: {},
     stdout_path: null,
     stderr_path: null,
-    working_dir: null
+    working_dir: null,
+    parent_id: null,
+    array_task: null
   };
 }
 
@@ -225,7 +227,15 @@ export function mergeJobSnapshot(
  * within each group; ties broken by id so the order is stable.
  */
 export function sortJobs(jobs: Iterable<IJob>): IJob[] {
-  return Array.from(jobs).sort(compareJobs);
+  // Parse each time once: sorting thousands of jobs stays cheap.
+  const keyed = Array.from(jobs, job => ({ job, time: sortTime(job) }));
+  keyed.sort(
+    (a, b) =>
+      Number(a.job.terminal) - Number(b.job.terminal) ||
+      b.time - a.time ||
+      (a.job.id < b.job.id ? -1 : a.job.id > b.job.id ? 1 : 0)
+  );
+  return keyed.map(entry => entry.job);
 }
 
 /**
@@ -272,6 +282,13 @@ export function clusterStatusClass(status: string): string {
 }
 
 /**
+ * A state for people: `OUT_OF_MEMORY` → `out of memory`.
+ */
+export function stateLabel(state: string): string {
+  return String(state).toLowerCase().replace(/_/g, ' ');
+}
+
+/**
  * A duration as a short label: `42s`, `3m 05s`, `2h 03m`, `1d 04h`.
  */
 export function formatDuration(milliseconds: number): string {
@@ -309,6 +326,33 @@ export function formatElapsed(job: IJob, now: number): string {
     end = job.terminal ? (parseTime(job.updated_at) ?? started) : now;
   }
   return formatDuration(end - started);
+}
+
+/**
+ * How much walltime a running job has left: its limit minus the time since it
+ * started. An empty string when the job is not running or has no limit.
+ *
+ * @param now - the current time in milliseconds since the epoch
+ */
+export function formatTimeLeft(job: IJob, now: number): string {
+  const started = parseTime(job.started_at);
+  const limit = job.resources?.time_limit_minutes;
+  if (job.terminal || started === null || typeof limit !== 'number') {
+    return '';
+  }
+  return formatCoarse(started + limit * 60_000 - now);
+}
+
+/**
+ * A duration to the minute once it is a minute or more: `42s`, `58m`,
+ * `2h 03m`, `1d 04h`.
+ */
+export function formatCoarse(milliseconds: number): string {
+  const total = Math.max(0, Math.floor(milliseconds / 1000));
+  if (total >= 3600 || total < 60) {
+    return formatDuration(milliseconds);
+  }
+  return `${Math.floor(total / 60)}m`;
 }
 
 /**

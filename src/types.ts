@@ -45,6 +45,19 @@ export const JOB_STATES: readonly JobState[] = [
 ];
 
 /**
+ * The states in which a job may still change.
+ */
+export const LIVE_STATES: readonly JobState[] = [
+  'SUBMITTING',
+  'QUEUED',
+  'HELD',
+  'RUNNING',
+  'SUSPENDED',
+  'COMPLETING',
+  'UNKNOWN'
+];
+
+/**
  * The states after which a job never changes again.
  */
 export const TERMINAL_STATES: readonly JobState[] = [
@@ -75,6 +88,10 @@ export interface ICluster {
    * Why the cluster is not `ok`, when known.
    */
   status_message?: string | null;
+  /**
+   * The interpreter that runs Python files on this cluster.
+   */
+  python?: string;
 }
 
 /**
@@ -142,6 +159,14 @@ export interface IJob {
   stdout_path: string | null;
   stderr_path: string | null;
   working_dir: string | null;
+  /**
+   * For an array task: the id of its array job.
+   */
+  parent_id?: string | null;
+  /**
+   * For an array task: its index.
+   */
+  array_task?: string | null;
 }
 
 /**
@@ -185,6 +210,11 @@ export interface IJobsResponse {
   jobs: IJob[];
   next_cursor: string | null;
 }
+
+/**
+ * The output streams of a job.
+ */
+export type LogStream = 'stdout' | 'stderr';
 
 /**
  * `GET jobs/{id}/logs`.
@@ -237,7 +267,9 @@ export const JOB_EVENT_FIELDS = [
   'submitted_at',
   'started_at',
   'ended_at',
-  'updated_at'
+  'updated_at',
+  'parent_id',
+  'array_task'
 ] as const;
 
 /**

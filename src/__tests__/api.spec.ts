@@ -140,3 +140,38 @@ describe('createJobsAPI', () => {
     expect(url.searchParams.has('cursor')).toBe(false);
   });
 });
+
+describe('job calls', () => {
+  it('submits, acts on jobs and reads logs at an offset', async () => {
+    const { settings, requests } = settingsFor(() => json({ id: 'x' }, 201));
+    const api = createJobsAPI(settings);
+    await api.submit({ cluster: 'local', command: 'hostname' });
+    await api.cancel('a/b');
+    await api.hold('j1');
+    await api.release('j1');
+    await api.getJob('j1');
+    await api.getCluster('hpc 1');
+    await api.readLog('j1', 'stderr', 42);
+    const calls = requests.map(r => {
+      const url = new URL(r.url);
+      return `${r.method} ${url.pathname.replace('/lab-base/parallelworks-lab/', '')}${
+        url.searchParams.has('stream')
+          ? `?stream=${url.searchParams.get('stream')}&offset=${url.searchParams.get('offset')}`
+          : ''
+      }`;
+    });
+    expect(calls).toEqual([
+      'POST jobs',
+      'DELETE jobs/a%2Fb',
+      'POST jobs/j1/hold',
+      'POST jobs/j1/release',
+      'GET jobs/j1',
+      'GET clusters/hpc%201',
+      'GET jobs/j1/logs?stream=stderr&offset=42'
+    ]);
+    expect(await requests[0].json()).toEqual({
+      cluster: 'local',
+      command: 'hostname'
+    });
+  });
+});

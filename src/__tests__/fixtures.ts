@@ -1,5 +1,15 @@
-import type { IJobsAPI } from '../api';
-import type { ICluster, IJob, IJobQuery, IJobsResponse } from '../types';
+import { APIError, type IJobsAPI } from '../api';
+import type {
+  ICluster,
+  IClusterDetail,
+  IJob,
+  IJobQuery,
+  IJobSubmission,
+  IJobsResponse,
+  ILogChunk,
+  IPartition,
+  LogStream
+} from '../types';
 
 /**
  * A job with plausible defaults, overridden by `fields`.
@@ -42,14 +52,155 @@ export function makeCluster(
 }
 
 /**
+ * A partition with plausible defaults, overridden by `fields`.
+ */
+export function makePartition(
+  fields: Partial<IPartition> & { name: string }
+): IPartition {
+  return {
+    default: false,
+    max_time_minutes: 60,
+    max_nodes: 4,
+    nodes_total: 4,
+    nodes_idle: 2,
+    cpus_per_node: 8,
+    cpus_idle: 16,
+    memory_mb_per_node: 16384,
+    gpus_per_node: 0,
+    gpu_types: [],
+    state: 'up',
+    ...fields
+  };
+}
+
+/**
+ * An options schema as the server writes it (see `limits.options_schema`):
+ * the partition enum, per-partition limits as `allOf` if/then branches, and
+ * the raw partitions in `x-partitions`.
+ */
+export function makeSchema(
+  partitions: IPartition[],
+  options: { array?: boolean } = {}
+): Record<string, unknown> {
+  const byDefault = partitions.find(p => p.default) ?? partitions[0];
+  const properties: Record<string, unknown> = {
+    partition: {
+      title: 'Partition',
+      type: 'string',
+      enum: partitions.map(p => p.name),
+      default: byDefault?.name ?? null,
+      description: 'Partition (queue)'
+    },
+    nodes: {
+      default: 1,
+      maximum: 100000,
+      minimum: 1,
+      title: 'Nodes',
+      type: 'integer'
+    },
+    ntasks: {
+      default: 1,
+      maximum: 1000000,
+      minimum: 1,
+      title: 'Ntasks',
+      type: 'integer'
+    },
+    cpus_per_task: {
+      default: 1,
+      maximum: 4096,
+      minimum: 1,
+      title: 'Cpus Per Task',
+      type: 'integer'
+    },
+    gpus: {
+      default: 0,
+      maximum: 1024,
+      minimum: 0,
+      title: 'Gpus',
+      type: 'integer'
+    },
+    memory_mb: {
+      anyOf: [
+        { maximum: 1099511627776, minimum: 1, type: 'integer' },
+        { type: 'null' }
+      ],
+      default: null,
+      title: 'Memory Mb'
+    },
+    time_limit_minutes: {
+      anyOf: [
+        { maximum: 525600, minimum: 1, type: 'integer' },
+        { type: 'null' }
+      ],
+      default: null,
+      title: 'Time Limit Minutes'
+    }
+  };
+  if (options.array) {
+    properties.array = {
+      anyOf: [
+        {
+          maxLength: 256,
+          pattern: '^\\d+(-\\d+(:\\d+)?)?(,\\d+(-\\d+(:\\d+)?)?)*(%\\d+)?$',
+          type: 'string'
+        },
+        { type: 'null' }
+      ],
+      default: null,
+      title: 'Array'
+    };
+  }
+  return {
+    title: 'ResourceRequest',
+    type: 'object',
+    properties,
+    additionalProperties: false,
+    allOf: partitions.map(p => {
+      const maxNodes = p.max_nodes || p.nodes_total || 1;
+      const then: Record<string, unknown> = {
+        nodes: { maximum: maxNodes },
+        cpus_per_task: { maximum: p.cpus_per_node },
+        ntasks: { maximum: p.cpus_per_node * maxNodes },
+        gpus: { maximum: p.gpus_per_node * maxNodes },
+        memory_mb: { maximum: p.memory_mb_per_node }
+      };
+      if (p.max_time_minutes !== null) {
+        then.time_limit_minutes = { maximum: p.max_time_minutes };
+      }
+      return {
+        if: {
+          properties: { partition: { const: p.name } },
+          ...(p === byDefault ? {} : { required: ['partition'] })
+        },
+        then: { properties: then }
+      };
+    }),
+    'x-partitions': partitions
+  };
+}
+
+/**
  * An in-memory stand-in for the REST API.
  */
 export class FakeAPI implements IJobsAPI {
   clusters: ICluster[] = [];
+  details = new Map<string, IClusterDetail>();
   jobs: IJob[] = [];
+  logs = new Map<string, { text: string; done: boolean }>();
   failWith: Error | null = null;
-  calls = { clusters: 0, jobs: 0 };
+  calls = { clusters: 0, jobs: 0, job: 0, logs: 0, details: 0 };
   queries: IJobQuery[] = [];
+  submitted: IJobSubmission[] = [];
+  actions: string[] = [];
+  /**
+   * What `submit` answers, or throws.
+   */
+  onSubmit: (body: IJobSubmission) => IJob = body =>
+    makeJob({
+      id: 'new00000001',
+      cluster: body.cluster,
+      name: body.name ?? 'job'
+    });
   /**
    * When set, `listJobs` waits for this promise before answering.
    */
@@ -63,17 +214,104 @@ export class FakeAPI implements IJobsAPI {
     return this.clusters.map(c => ({ ...c }));
   }
 
+  /**
+   * Pages of the jobs matching the query, newest first like the server
+   * (the order of `jobs`), with numeric cursors.
+   */
   async listJobs(query: IJobQuery = {}): Promise<IJobsResponse> {
     this.calls.jobs++;
     this.queries.push(query);
-    const snapshot = this.jobs.map(j => ({ ...j }));
+    const states =
+      query.state === undefined
+        ? null
+        : Array.isArray(query.state)
+          ? query.state
+          : [query.state];
+    const matching = this.jobs
+      .filter(j => !states || states.includes(j.state))
+      .filter(j => !query.cluster || j.cluster === query.cluster)
+      .map(j => ({ ...j }));
     if (this.gate) {
       await this.gate;
     }
     if (this.failWith) {
       throw this.failWith;
     }
-    return { jobs: snapshot, next_cursor: null };
+    const start = query.cursor ? Number(query.cursor) : 0;
+    const limit = query.limit ?? 100;
+    const page = matching.slice(start, start + limit);
+    const next = start + limit < matching.length ? String(start + limit) : null;
+    return { jobs: page, next_cursor: next };
+  }
+
+  async getCluster(id: string): Promise<IClusterDetail> {
+    this.calls.details++;
+    if (this.failWith) {
+      throw this.failWith;
+    }
+    const detail = this.details.get(id);
+    if (!detail) {
+      throw new APIError(`unknown cluster '${id}'`, 404);
+    }
+    return detail;
+  }
+
+  async getJob(id: string): Promise<IJob> {
+    this.calls.job++;
+    const job = this.jobs.find(j => j.id === id);
+    if (!job) {
+      throw new APIError(`unknown job '${id}'`, 404);
+    }
+    return { ...job };
+  }
+
+  async submit(body: IJobSubmission): Promise<IJob> {
+    this.submitted.push(body);
+    return this.onSubmit(body);
+  }
+
+  async cancel(id: string): Promise<IJob> {
+    return this._act(id, 'cancel', 'CANCELLED');
+  }
+
+  async hold(id: string): Promise<IJob> {
+    return this._act(id, 'hold', 'HELD');
+  }
+
+  async release(id: string): Promise<IJob> {
+    return this._act(id, 'release', 'QUEUED');
+  }
+
+  /**
+   * Serve `logs` by character offsets, at most `chunk` characters a call.
+   */
+  chunk = 1 << 20;
+
+  async readLog(
+    id: string,
+    stream: LogStream,
+    offset: number
+  ): Promise<ILogChunk> {
+    this.calls.logs++;
+    const log = this.logs.get(`${id}:${stream}`) ?? { text: '', done: false };
+    const data = log.text.slice(offset, offset + this.chunk);
+    const end = offset + data.length;
+    return { data, offset: end, eof: log.done && end >= log.text.length };
+  }
+
+  private async _act(
+    id: string,
+    action: string,
+    state: IJob['state']
+  ): Promise<IJob> {
+    this.actions.push(`${action}:${id}`);
+    const job = await this.getJob(id);
+    return {
+      ...job,
+      state,
+      terminal: state === 'CANCELLED',
+      updated_at: '2030-01-01T00:00:00Z'
+    };
   }
 }
 

@@ -9,6 +9,7 @@ import {
   mergeJobEvent,
   mergeJobSnapshot,
   sortJobs,
+  formatTimeLeft,
   stateBadgeClass
 } from '../jobs';
 import {
@@ -404,5 +405,46 @@ describe('formatElapsed', () => {
       started_at: '2025-01-01T10:11:00Z'
     });
     expect(formatElapsed(job, now)).toBe('0s');
+  });
+});
+
+describe('formatTimeLeft', () => {
+  const start = Date.parse('2025-01-01T10:00:00Z');
+
+  it('counts down the walltime of a running job', () => {
+    const job = makeJob({
+      id: 'r',
+      state: 'RUNNING',
+      started_at: '2025-01-01T10:00:00Z',
+      resources: { time_limit_minutes: 90 }
+    });
+    expect(formatTimeLeft(job, start + 30 * 60_000)).toBe('1h 00m');
+    expect(formatTimeLeft(job, start + 88 * 60_000 + 5000)).toBe('1m');
+    expect(formatTimeLeft(job, start + 89 * 60_000 + 30_000)).toBe('30s');
+    expect(formatTimeLeft(job, start + 100 * 60_000)).toBe('0s');
+  });
+
+  it('is empty without a limit, before the start and after the end', () => {
+    expect(formatTimeLeft(makeJob({ id: 'q', started_at: null }), start)).toBe(
+      ''
+    );
+    expect(
+      formatTimeLeft(
+        makeJob({ id: 'n', started_at: '2025-01-01T10:00:00Z', resources: {} }),
+        start
+      )
+    ).toBe('');
+    expect(
+      formatTimeLeft(
+        makeJob({
+          id: 'd',
+          terminal: true,
+          state: 'COMPLETED',
+          started_at: '2025-01-01T10:00:00Z',
+          resources: { time_limit_minutes: 5 }
+        }),
+        start
+      )
+    ).toBe('');
   });
 });

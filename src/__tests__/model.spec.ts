@@ -41,13 +41,13 @@ describe('JobsModel', () => {
     expect(model.error).toBeNull();
     expect(model.clusters.map(c => c.name)).toEqual(['Alpha', 'Beta']);
     expect(model.jobs.map(j => j.id)).toEqual(['j2', 'j1']);
-    expect(api.queries).toEqual([{ limit: 200 }]);
+    expect(api.queries).toEqual([{ limit: JobsModel.PAGE_SIZE }]);
     expect(changes).toBeGreaterThan(0);
   });
 
   it('shares one request between concurrent refreshes', async () => {
     await Promise.all([model.refresh(), model.refresh()]);
-    expect(api.calls).toEqual({ clusters: 1, jobs: 1 });
+    expect(api.calls).toMatchObject({ clusters: 1, jobs: 1 });
   });
 
   it('inserts a job from an event about an unknown job', async () => {
