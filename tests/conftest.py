@@ -108,3 +108,33 @@ def slurm_cluster() -> dict[str, Any]:
     from .slurm_cluster import start_slurm
 
     return start_slurm()
+
+
+@pytest.fixture(scope="session")
+def pw_server(tmp_path_factory):
+    """One real `jupyter server` (local cluster, 2 slots) shared by the notebook-side tests."""
+    from .pw_live import start_live_server
+
+    server = start_live_server(tmp_path_factory.mktemp("pw-live"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def pw_client(pw_server):
+    """A parallelworks_lab.Client talking to ``pw_server`` over REST."""
+    from parallelworks_lab.client import Client
+
+    from .server_process import TOKEN
+
+    client = Client(f"http://127.0.0.1:{pw_server.port}/", TOKEN)
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def sge_cluster(slurm_cluster) -> dict[str, Any]:
+    # The SSH "login node" of the Slurm test cluster serves the Grid Engine tests too.
+    from .sge_cluster import start_sge
+
+    return start_sge()

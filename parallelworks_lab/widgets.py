@@ -1,0 +1,596 @@
+"""Notebook widgets (stock ipywidgets, no frontend build): a resource form, a job monitor and a
+job table.
+
+They never ask the scheduler anything and never poll one request per widget: all widgets of a
+client share its :class:`~parallelworks_lab.client.JobFeed` (one push-event subscription to the
+Jupyter server, or one job-list request per interval when events are unavailable).
+"""
+
+from __future__ import annotations
+
+import html
+import threading
+from collections.abc import Mapping
+from typing import Any, Callable, Optional
+
+import ipywidgets as widgets  # type: ignore[import-untyped]
+
+from .client import (
+    Client,
+    Job,
+    Subscription,
+    default_client,
+    format_elapsed,
+    jobs_html,
+    parse_memory,
+    parse_time,
+    state_badge,
+)
+from .errors import FieldError, InvalidRequest, PWLabError
+from .magics import parse_parameter
+from .models import ClusterDetail
+from .models import Job as JobInfo
+
+__all__ = ["JobMonitor", "JobTable", "ResourceForm"]
+
+INT_FIELDS = ("nodes", "ntasks", "cpus_per_task", "gpus")
+TEXT_FIELDS = ("memory_mb", "time_limit_minutes", "array")
+LABELS = {
+    "partition": "Partition",
+    "nodes": "Nodes",
+    "ntasks": "Tasks",
+    "cpus_per_task": "CPUs per task",
+    "gpus": "GPUs",
+    "memory_mb": "Memory",
+    "time_limit_minutes": "Time limit",
+    "array": "Array",
+    "name": "Job name",
+    "working_dir": "Working dir",
+    "body": "Command",
+    "notebook": "Notebook",
+    "parameters": "Parameters",
+}
+PLACEHOLDERS = {
+    "memory_mb": "default (e.g. 4096, 500M, 4G)",
+    "time_limit_minutes": "default (e.g. 90, 1:30:00, 1-00:00:00)",
+    "array": "none (e.g. 1-10, 1,3,5, 1-100%10)",
+    "working_dir": "current directory",
+    "name": "default",
+}
+ERROR_STYLE = "color: var(--jp-error-color1, #d32f2f); font-size: var(--jp-ui-font-size0, 11px)"
+LAYOUT = {"width": "auto"}
+LABEL_WIDTH = "110px"
+
+
+class _Displayable:
+    """A wrapper that shows as its ipywidgets box (composition keeps the typing strict)."""
+
+    widget: Any
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        return self.widget._repr_mimebundle_(**kwargs)
+
+    def close(self) -> None:
+        self.widget.close()
+
+
+def _bounds(schema: Mapping[str, Any], field: str, partition: Optional[str]) -> tuple[Any, Any]:
+    """(minimum, maximum) of a resource field from the options schema, for ``partition``."""
+    prop = schema.get("properties", {}).get(field, {})
+    options = [prop, *prop.get("anyOf", [])]
+    minimum = next((o["minimum"] for o in options if "minimum" in o), None)
+    maximum = next((o["maximum"] for o in options if "maximum" in o), None)
+    for branch in schema.get("allOf", []):
+        const = branch.get("if", {}).get("properties", {}).get("partition", {}).get("const")
+        if const == partition:
+            then = branch.get("then", {}).get("properties", {}).get(field, {})
+            maximum = then.get("maximum", maximum)
+            minimum = then.get("minimum", minimum)
+    return minimum, maximum
+
+
+def _row(label: str, control: Any, error: Any) -> Any:
+    return widgets.VBox(
+        [
+            widgets.HBox(
+                [widgets.Label(label, layout={"width": LABEL_WIDTH}), control],
+                layout=LAYOUT,
+            ),
+            error,
+        ]
+    )
+
+
+class ResourceForm(_Displayable):
+    """A submit form built from the cluster's ``options_schema``.
+
+    Same limits as the sidebar form (the schema carries each partition's), errors shown under
+    each field, and a Submit button; :meth:`submit` does the same from code and returns the
+    :class:`~parallelworks_lab.client.Job` (also kept in :attr:`job`).
+
+    ``command`` or ``script`` prefill what to run; ``notebook`` (with ``parameters``) makes it a
+    form for running a notebook as a job.
+    """
+
+    def __init__(
+        self,
+        cluster: Optional[str] = None,
+        *,
+        command: Optional[str] = None,
+        script: Optional[str] = None,
+        notebook: Optional[str] = None,
+        parameters: Optional[Mapping[str, Any]] = None,
+        name: Optional[str] = None,
+        working_dir: Optional[str] = None,
+        client: Optional[Client] = None,
+        monitor: bool = True,
+    ) -> None:
+        self.client = client or default_client()
+        self.job: Optional[Job] = None
+        self.monitor: Optional[JobMonitor] = None
+        self._show_monitor = monitor
+        self._callbacks: list[Callable[[Job], None]] = []
+        self._mode = "notebook" if notebook else ("script" if script is not None else "command")
+        self.detail: Optional[ClusterDetail] = None
+        self.fields: dict[str, Any] = {}
+        self.errors: dict[str, Any] = {}
+
+        cluster_ids = [c.id for c in self.client.clusters()]
+        self.cluster_select = widgets.Dropdown(
+            options=cluster_ids,
+            value=cluster or self.client.default_cluster,
+            layout=LAYOUT,
+        )
+        self._resource_box = widgets.VBox([])
+        job_rows = []
+        for field_name, value in (("name", name), ("working_dir", working_dir)):
+            control = widgets.Text(
+                value=value or "", placeholder=PLACEHOLDERS[field_name], layout=LAYOUT
+            )
+            job_rows.append(self._field(field_name, control))
+        if self._mode == "notebook":
+            job_rows.append(
+                self._field("notebook", widgets.Text(value=str(notebook), layout=LAYOUT))
+            )
+            lines = "\n".join(f"{k}={v!r}" for k, v in (parameters or {}).items())
+            job_rows.append(
+                self._field(
+                    "parameters",
+                    widgets.Textarea(
+                        value=lines, placeholder="alpha=0.1 (one per line)", layout=LAYOUT
+                    ),
+                )
+            )
+        else:
+            body = widgets.Textarea(
+                value=script if script is not None else (command or ""),
+                placeholder="a bash command" if self._mode == "command" else "a batch script",
+                rows=6 if self._mode == "script" else 2,
+                layout={"width": "100%"},
+            )
+            label = "Script" if self._mode == "script" else "Command"
+            job_rows.append(self._field("body", body, label))
+
+        self.submit_button = widgets.Button(
+            description="Submit", button_style="primary", icon="paper-plane"
+        )
+        self.submit_button.on_click(lambda _button: self._on_click())
+        self.status = widgets.HTML("")
+        self.output = widgets.VBox([])
+        self.widget = widgets.VBox(
+            [
+                _row("Cluster", self.cluster_select, widgets.HTML("")),
+                self._resource_box,
+                *job_rows,
+                widgets.HBox([self.submit_button, self.status]),
+                self.output,
+            ]
+        )
+        self.widget.add_class("jp-pwlab-resource-form")
+        self._build_resources()
+        self.cluster_select.observe(lambda _change: self._build_resources(), names="value")
+
+    # -- building ----------------------------------------------------------------------------
+    def _field(self, field_name: str, control: Any, label: Optional[str] = None) -> Any:
+        error = widgets.HTML("", layout={"margin": "0 0 0 " + LABEL_WIDTH})
+        self.fields[field_name] = control
+        self.errors[field_name] = error
+        control.observe(lambda _change: self.validate(), names="value")
+        return _row(label or LABELS.get(field_name, field_name), control, error)
+
+    def _build_resources(self) -> None:
+        for old in ("partition", *INT_FIELDS, *TEXT_FIELDS):
+            self.fields.pop(old, None)
+            self.errors.pop(old, None)
+        self.detail = self.client.cluster(self.cluster_select.value)
+        props = self.detail.options_schema.get("properties", {})
+        rows = []
+        partition = props.get("partition", {})
+        rows.append(
+            self._field(
+                "partition",
+                widgets.Dropdown(
+                    options=partition.get("enum", []),
+                    value=partition.get("default"),
+                    layout=LAYOUT,
+                ),
+            )
+        )
+        for field_name in INT_FIELDS:
+            if field_name in props:
+                default = props[field_name].get("default", 1)
+                rows.append(self._field(field_name, widgets.IntText(value=default, layout=LAYOUT)))
+        for field_name in TEXT_FIELDS:
+            if field_name in props:
+                control = widgets.Text(
+                    value="", placeholder=PLACEHOLDERS[field_name], layout=LAYOUT
+                )
+                rows.append(self._field(field_name, control))
+        self._resource_box.children = rows
+        self.validate()
+
+    # -- values and validation ---------------------------------------------------------------
+    @property
+    def partition(self) -> Optional[str]:
+        value = self.fields["partition"].value
+        return str(value) if value else None
+
+    def values(self) -> dict[str, Any]:
+        """The resource keyword arguments the form holds (raises ValueError on bad text)."""
+        out: dict[str, Any] = {"partition": self.partition}
+        for field_name in INT_FIELDS:
+            if field_name in self.fields:
+                out[field_name] = int(self.fields[field_name].value)
+        for field_name in TEXT_FIELDS:
+            text = str(self.fields[field_name].value).strip() if field_name in self.fields else ""
+            if not text:
+                continue
+            if field_name == "memory_mb":
+                out[field_name] = parse_memory(text)
+            elif field_name == "time_limit_minutes":
+                out[field_name] = parse_time(text)
+            else:
+                out[field_name] = text
+        return out
+
+    def validate(self) -> dict[str, str]:
+        """Check every field against the schema's limits; show and return the errors."""
+        if self.detail is None or "partition" not in self.fields:
+            return {}
+        schema = self.detail.options_schema
+        problems: dict[str, str] = {}
+        where = f"partition '{self.partition}'"
+        for field_name in (*INT_FIELDS, *TEXT_FIELDS):
+            control = self.fields.get(field_name)
+            if control is None:
+                continue
+            raw = control.value
+            if isinstance(raw, str):
+                raw = raw.strip()
+                if not raw:
+                    continue
+                try:
+                    if field_name == "memory_mb":
+                        raw = parse_memory(raw)
+                    elif field_name == "time_limit_minutes":
+                        raw = parse_time(raw)
+                    else:
+                        continue  # array: its pattern is checked by the server
+                except ValueError as exc:
+                    problems[field_name] = str(exc)
+                    continue
+            minimum, maximum = _bounds(schema, field_name, self.partition)
+            if minimum is not None and raw < minimum:
+                problems[field_name] = f"must be at least {minimum}"
+            elif maximum is not None and raw > maximum:
+                problems[field_name] = f"{raw} exceeds the limit of {maximum} on {where}"
+        if self._mode == "notebook":
+            try:
+                self._parameters()
+            except ValueError as exc:
+                problems["parameters"] = str(exc)
+        elif "body" in self.fields and not str(self.fields["body"].value).strip():
+            problems["body"] = "required"
+        self._show_errors(problems)
+        return problems
+
+    def _show_errors(self, problems: Mapping[str, str], general: str = "") -> None:
+        for field_name, label in self.errors.items():
+            message = problems.get(field_name, "")
+            label.value = (
+                f'<span style="{ERROR_STYLE}">{html.escape(message)}</span>' if message else ""
+            )
+        self.submit_button.disabled = bool(problems)
+        if general:
+            self.status.value = f'<span style="{ERROR_STYLE}">{html.escape(general)}</span>'
+        elif problems:
+            self.status.value = ""
+
+    def _parameters(self) -> dict[str, Any]:
+        parameters: dict[str, Any] = {}
+        for line in str(self.fields["parameters"].value).splitlines():
+            if line.strip():
+                try:
+                    name, value = parse_parameter(line.strip())
+                except Exception as exc:  # UsageError from the magics' parser
+                    raise ValueError(str(exc)) from None
+                parameters[name] = value
+        return parameters
+
+    # -- submitting ----------------------------------------------------------------------------
+    def on_submit(self, callback: Callable[[Job], None]) -> None:
+        """Call ``callback(job)`` after each successful submit from the button."""
+        self._callbacks.append(callback)
+
+    def submit(self) -> Job:
+        """Submit what the form holds; returns the job. Errors are shown in the form and raised
+        (:class:`~parallelworks_lab.errors.InvalidRequest` with one entry per field)."""
+        problems = self.validate()
+        if problems:
+            raise InvalidRequest(
+                "; ".join(f"{k}: {v}" for k, v in problems.items()),
+                [FieldError(k, v) for k, v in problems.items()],
+            )
+        options: dict[str, Any] = {
+            "cluster": self.cluster_select.value,
+            "name": str(self.fields["name"].value).strip() or None,
+            **self.values(),
+        }
+        working_dir = str(self.fields["working_dir"].value).strip()
+        if working_dir:
+            options["working_dir"] = working_dir
+        try:
+            if self._mode == "notebook":
+                job = self.client.submit_notebook(
+                    str(self.fields["notebook"].value).strip(), self._parameters(), **options
+                )
+            elif self._mode == "script":
+                job = self.client.submit(str(self.fields["body"].value), **options)
+            else:
+                job = self.client.submit(command=str(self.fields["body"].value), **options)
+        except PWLabError as exc:
+            self._show_server_errors(exc)
+            raise
+        self.job = job
+        self.status.value = f"Submitted <code>{html.escape(job.id)}</code> " + state_badge(
+            job.state.value
+        )
+        return job
+
+    def _show_server_errors(self, exc: PWLabError) -> None:
+        problems: dict[str, str] = {}
+        rest: list[str] = []
+        for error in exc.errors:
+            key = error.field.removeprefix("resources.")
+            key = {"script": "body", "command": "body"}.get(key, key)
+            if key in self.errors:
+                problems[key] = error.message
+            else:
+                rest.append(f"{error.field}: {error.message}")
+        general = "; ".join(rest) if rest else ("" if problems else exc.message)
+        self._show_errors(problems, general)
+        self.submit_button.disabled = False
+
+    def _on_click(self) -> None:
+        self.submit_button.disabled = True
+        try:
+            job = self.submit()
+        except PWLabError:
+            return  # shown in the form
+        except Exception as exc:
+            self._show_errors({}, f"{type(exc).__name__}: {exc}")
+            return
+        finally:
+            if not any(e.value for e in self.errors.values()):
+                self.submit_button.disabled = False
+        if self._show_monitor:
+            if self.monitor is not None:
+                self.monitor.close()
+            self.monitor = JobMonitor(job)
+            self.output.children = [self.monitor.widget]
+        for callback in self._callbacks:
+            callback(job)
+
+
+class JobMonitor(_Displayable):
+    """One job: state, reason, elapsed time, a following log tail and a Cancel button.
+
+    Updated by the client's shared :class:`~parallelworks_lab.client.JobFeed`; it stops
+    listening once the job has ended and its logs are read to the end.
+    """
+
+    def __init__(self, job: Job, *, tail_lines: int = 20, follow: bool = True) -> None:
+        self.job = job
+        self.tail_lines = tail_lines
+        self._lock = threading.Lock()
+        self._offsets = {"stdout": 0, "stderr": 0}
+        self._eof = {"stdout": False, "stderr": False}
+        self._tails = {"stdout": "", "stderr": ""}
+        self.header = widgets.HTML()
+        self.state = widgets.HTML()
+        self.elapsed = widgets.Label()
+        self.follow = widgets.Checkbox(value=follow, description="Follow log", indent=False)
+        self.log = widgets.HTML()
+        self.cancel_button = widgets.Button(description="Cancel", icon="stop", button_style="")
+        self.cancel_button.on_click(lambda _button: self._cancel())
+        self.widget = widgets.VBox(
+            [
+                self.header,
+                widgets.HBox([self.state, self.elapsed]),
+                widgets.HBox([self.cancel_button, self.follow]),
+                self.log,
+            ]
+        )
+        self.widget.add_class("jp-pwlab-job-monitor")
+        self._render()
+        self._subscription: Optional[Subscription] = job.client.feed.subscribe(
+            on_job=self._on_event, on_tick=self._on_tick
+        )
+
+    def _on_event(self, data: dict[str, Any]) -> None:
+        if data.get("id") == self.job.id and self.job.apply_event(data):
+            self._render()
+
+    def _on_tick(self) -> None:
+        # A queued job has no log yet: read only once it started (or ended).
+        if self.follow.value and self.job.state.value not in ("SUBMITTING", "QUEUED", "HELD"):
+            self._read_logs()
+        self._render()
+        if self.job.terminal and all(self._eof.values()):
+            self.stop()
+
+    def _read_logs(self) -> None:
+        with self._lock:
+            for stream in ("stdout", "stderr"):
+                if self._eof[stream]:
+                    continue
+                chunk = self.job.read_log(stream, self._offsets[stream])
+                self._offsets[stream] = chunk.offset
+                self._eof[stream] = chunk.eof
+                if chunk.data:
+                    text = self._tails[stream] + chunk.data
+                    self._tails[stream] = "\n".join(text.split("\n")[-(self.tail_lines + 1) :])
+
+    def _render(self) -> None:
+        job = self.job
+        esc = html.escape
+        native = f" #{esc(job.native_id)}" if job.native_id else ""
+        self.header.value = (
+            f"<b>{esc(job.name)}</b> <code>{esc(job.id)}</code> on {esc(job.cluster)}{native}"
+        )
+        state = state_badge(job.state.value)
+        if job.reason:
+            state += f" — {esc(job.reason)}"
+        if job.terminal and job.exit_code is not None:
+            state += f" (exit code {job.exit_code})"
+        self.state.value = state
+        elapsed = format_elapsed(job.elapsed)
+        self.elapsed.value = f"elapsed {elapsed}" if elapsed else ""
+        self.cancel_button.disabled = job.terminal
+        parts = []
+        if self._tails["stdout"]:
+            parts.append(f"<pre class='jp-pwlab-log'>{esc(self._tails['stdout'])}</pre>")
+        if self._tails["stderr"]:
+            parts.append(
+                f"<pre class='jp-pwlab-log' style='{ERROR_STYLE}'>"
+                f"{esc(self._tails['stderr'])}</pre>"
+            )
+        self.log.value = "".join(parts)
+
+    def _cancel(self) -> None:
+        try:
+            self.job.cancel()
+        except PWLabError as exc:
+            self.state.value += f' <span style="{ERROR_STYLE}">{html.escape(exc.message)}</span>'
+            return
+        self._render()
+
+    def refresh(self) -> None:
+        """Read the job and its logs now (the shared feed does this on its own)."""
+        self.job.refresh()
+        self._read_logs()
+        self._render()
+
+    @property
+    def listening(self) -> bool:
+        return self._subscription is not None
+
+    def stop(self) -> None:
+        """Stop listening for updates (the display stays)."""
+        if self._subscription is not None:
+            self._subscription.close()
+            self._subscription = None
+
+    def close(self) -> None:
+        self.stop()
+        super().close()
+
+
+class JobTable(_Displayable):
+    """My jobs, newest first, kept up to date by the client's shared feed."""
+
+    FILTERS = {"all": None, "active": "active", "finished": "finished"}
+
+    def __init__(
+        self,
+        *,
+        cluster: Optional[str] = None,
+        show: str = "all",
+        limit: int = 50,
+        client: Optional[Client] = None,
+    ) -> None:
+        self.client = client or default_client()
+        self.cluster = cluster
+        self.limit = limit
+        self._lock = threading.Lock()
+        self._jobs: dict[str, Job] = {}
+        self._dirty = False
+        self._ticks = 0
+        self.filter = widgets.ToggleButtons(options=list(self.FILTERS), value=show)
+        self.table = widgets.HTML()
+        self.widget = widgets.VBox([self.filter, self.table])
+        self.widget.add_class("jp-pwlab-job-table")
+        self.filter.observe(lambda _change: self.reload(), names="value")
+        self.reload()
+        self._subscription: Optional[Subscription] = self.client.feed.subscribe(
+            on_job=self._on_event, on_tick=self._on_tick
+        )
+
+    @property
+    def jobs(self) -> list[Job]:
+        """The jobs shown, newest first."""
+        with self._lock:
+            jobs = sorted(self._jobs.values(), key=lambda j: j.submitted_at, reverse=True)
+        show = self.FILTERS[self.filter.value]
+        if show == "active":
+            jobs = [j for j in jobs if not j.terminal]
+        elif show == "finished":
+            jobs = [j for j in jobs if j.terminal]
+        if self.cluster:
+            jobs = [j for j in jobs if j.cluster == self.cluster]
+        return jobs[: self.limit]
+
+    def reload(self) -> None:
+        """Load the list from the server (one request)."""
+        listed = self.client.jobs(
+            cluster=self.cluster, state=self.FILTERS[self.filter.value], limit=self.limit
+        )
+        with self._lock:
+            self._jobs = {j.id: j for j in listed}
+        self._render()
+
+    def _on_event(self, data: dict[str, Any]) -> None:
+        job_id = str(data.get("id", ""))
+        with self._lock:
+            job = self._jobs.get(job_id)
+        if job is not None:
+            changed = job.apply_event(data)
+        else:
+            try:
+                info = JobInfo.model_validate(data)
+            except ValueError:  # an event carries no resources: ask for the full record once
+                try:
+                    info = self.client.job(job_id).info
+                except PWLabError:
+                    return
+            with self._lock:
+                self._jobs[job_id] = Job(self.client, info)
+            changed = True
+        if changed:
+            self._dirty = True
+
+    def _on_tick(self) -> None:
+        self._ticks += 1
+        # Redraw on changes, and now and then for the elapsed times of running jobs.
+        if self._dirty or self._ticks % 5 == 0:
+            self._dirty = False
+            self._render()
+
+    def _render(self) -> None:
+        self.table.value = jobs_html(self.jobs)
+
+    def close(self) -> None:
+        if self._subscription is not None:
+            self._subscription.close()
+            self._subscription = None
+        super().close()
