@@ -22,6 +22,7 @@ from typing import Any, ClassVar, Optional
 import psutil
 from pydantic import Field
 
+from ..environment import clean_environ
 from ..errors import Conflict, FieldError, NotFound
 from ..models import Partition, ResourceRequest
 from ..states import JobState
@@ -469,8 +470,7 @@ class LocalBackend(Backend):
 
     async def _spawn(self, job: LocalJob) -> None:
         meta = job.meta
-        env = dict(os.environ)
-        env.update(meta.get("env") or {})
+        env = clean_environ(meta.get("env") or {})
         env.update(
             {
                 "PWLAB_JOB_ID": job.native_id,

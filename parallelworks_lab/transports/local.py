@@ -10,6 +10,7 @@ from typing import Literal, Optional
 
 from pydantic import BaseModel, ConfigDict
 
+from ..environment import clean_environ
 from .base import CommandResult, Transport, TransportError
 
 
@@ -36,7 +37,7 @@ class LocalTransport(Transport):
         timeout: float = 60.0,
     ) -> CommandResult:
         self.commands_run += 1
-        full_env = {**os.environ, **(env or {})}
+        full_env = clean_environ(env)
         try:
             proc = await asyncio.create_subprocess_exec(
                 *argv,
