@@ -64,9 +64,10 @@ class Poller:
         failures = 0
         while True:
             try:
-                await self.poll_once()
+                asked = await self.poll_once()
                 failures = 0
-                if self.cluster.set_status("ok"):
+                # Only an answer says the cluster is fine (a bad token must not look "ok").
+                if asked and self.cluster.set_status("ok"):
                     self._on_status_change(self.cluster)
             except asyncio.CancelledError:
                 raise
@@ -85,12 +86,14 @@ class Poller:
             self._wake.clear()
             await asyncio.sleep(MIN_GAP_SECONDS)
 
-    async def poll_once(self) -> None:
+    async def poll_once(self) -> bool:
+        """One round; False when there was nothing to ask the scheduler about."""
         live = self.store.live(self.cluster.id)
         if not live:
-            return
+            return False
         await self._reconcile([j for j in live if j.native_id is None])
         await self.refresh([j for j in live if j.native_id is not None])
+        return True
 
     async def refresh(self, jobs: list[Job]) -> None:
         """Ask the backend about ``jobs`` in one query and apply what changed."""
@@ -107,7 +110,10 @@ class Poller:
                 parent = by_native.get(status.parent_native_id or "")
                 if parent is None:
                     continue
-                job = self._add_array_task(parent, native_id, status.array_task)
+                # A task we track already (maybe ended, so not in this round's list) or a new one.
+                job = self.store.find_native(self.cluster.id, native_id) or self._add_array_task(
+                    parent, native_id, status.array_task
+                )
             paths = {}
             if status.stdout_path:
                 paths["stdout_path"] = status.stdout_path

@@ -44,6 +44,7 @@ CREATE TABLE IF NOT EXISTS jobs (
 CREATE INDEX IF NOT EXISTS jobs_live ON jobs (cluster, terminal);
 CREATE INDEX IF NOT EXISTS jobs_state ON jobs (state, seq);
 CREATE INDEX IF NOT EXISTS jobs_parent ON jobs (parent_id);
+CREATE INDEX IF NOT EXISTS jobs_native ON jobs (cluster, native_id);
 """
 
 # Columns a status update may change.
@@ -151,6 +152,13 @@ class JobStore:
 
     def get(self, job_id: str) -> Optional[Job]:
         row = self._db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        return None if row is None else self._to_job(row)
+
+    def find_native(self, cluster: str, native_id: str) -> Optional[Job]:
+        row = self._db.execute(
+            "SELECT * FROM jobs WHERE cluster = ? AND native_id = ? ORDER BY seq DESC LIMIT 1",
+            (cluster, native_id),
+        ).fetchone()
         return None if row is None else self._to_job(row)
 
     def submit_token(self, job_id: str) -> Optional[str]:

@@ -152,3 +152,44 @@ def test_store_pages_are_stable_and_complete(tmp_path):
     changed = store.update(seen[0], state=JobState.COMPLETED, exit_code=0)
     assert changed is not None and changed.terminal
     assert seen[0] not in {j.id for j in store.live("c")}
+
+
+class ArrayOnce(LocalBackend):
+    """A scheduler answer where an array task has already ended when first seen."""
+
+    async def poll(self, native_ids):
+        from parallelworks_lab.backends.base import JobStatus
+
+        return {
+            "5": JobStatus(JobState.RUNNING, "RUNNING"),
+            "5_1": JobStatus(
+                JobState.COMPLETED, "COMPLETED", exit_code=0, parent_native_id="5", array_task="1"
+            ),
+        }
+
+
+async def test_an_ended_array_task_is_recorded_once(tmp_path):
+    svc = JobService(
+        JobStore(tmp_path / "jobs.sqlite"),
+        clusters=[{"id": "arr", "kind": "arr"}],
+        backend_classes={"arr": ArrayOnce},
+        state_dir=tmp_path,
+        root_dir=tmp_path,
+        log=logging.getLogger("test"),
+    )
+    parent = svc.store.insert(
+        job_id="aaaaaaaaaaaa",
+        cluster="arr",
+        name="p",
+        resources=ResourceRequest(),
+        submit_token="t",
+        request={},
+        native_id="5",
+    )
+    poller = svc.pollers["arr"]
+    for _ in range(3):
+        await poller.poll_once()
+    tasks = [j for j in svc.store.page(limit=10)[0] if j.parent_id == parent.id]
+    assert [(t.native_id, t.state, t.array_task) for t in tasks] == [
+        ("5_1", JobState.COMPLETED, "1")
+    ]

@@ -160,8 +160,12 @@ class SGEBackend(Backend):
         if self.settings.memory_resource is None:
             unsupported.add("memory_mb")
         self.unsupported_fields = frozenset(unsupported)
-        self._cancelled_file = self.context.state_dir / "cancelled.json"
+        # What qstat/qacct cannot tell us, remembered across restarts: which jobs we cancelled
+        # (qacct shows a qdel like a crash) and which we held (qstat shows a job waiting on
+        # -hold_jid as held too).
+        self._memory_file = self.context.state_dir / "sge-jobs.json"
         self._cancelled: set[str] = set()
+        self._held: set[str] = set()
 
     @property
     def commands_run(self) -> int:
@@ -174,11 +178,17 @@ class SGEBackend(Backend):
         return getpass.getuser()
 
     async def start(self) -> None:
-        # Jobs we cancelled: qacct cannot tell a qdel from a crash, so we remember them.
         try:
-            self._cancelled = set(json.loads(self._cancelled_file.read_text()))
+            memory = json.loads(self._memory_file.read_text())
+            self._cancelled = set(memory.get("cancelled", []))
+            self._held = set(memory.get("held", []))
         except (FileNotFoundError, ValueError):
-            self._cancelled = set()
+            pass
+
+    def _remember(self) -> None:
+        self._memory_file.parent.mkdir(parents=True, exist_ok=True)
+        memory = {"cancelled": sorted(self._cancelled), "held": sorted(self._held)}
+        self._memory_file.write_text(json.dumps(memory))
 
     async def close(self) -> None:
         await self.transport.close()
@@ -369,17 +379,26 @@ class SGEBackend(Backend):
                 continue
             code = row.get("state", "")
             state = sge_state(code)
+            reason = None
+            if state is JobState.HELD and "E" not in code and number not in self._held:
+                # Held by a -hold_jid dependency, not by the user.
+                state, reason = JobState.QUEUED, "Dependency"
+            elif state is JobState.HELD and "E" not in code:
+                reason = "JobHeldUser"
             started = _iso_time(row.get("JAT_start_time"))
             if "E" in code:
                 errored.append(number)
             tasks = row.get("tasks")
             if not tasks:
-                statuses[number] = JobStatus(state=state, raw_state=code, started_at=started)
+                statuses[number] = JobStatus(
+                    state=state, raw_state=code, reason=reason, started_at=started
+                )
                 continue
             for task in expand_tasks(tasks):
                 status = JobStatus(
                     state=state,
                     raw_state=code,
+                    reason=reason,
                     started_at=started,
                     parent_native_id=number,
                     array_task=task,
@@ -472,8 +491,7 @@ class SGEBackend(Backend):
 
     async def cancel(self, native_id: str) -> None:
         self._cancelled.add(native_id.split(".", 1)[0])
-        self._cancelled_file.parent.mkdir(parents=True, exist_ok=True)
-        self._cancelled_file.write_text(json.dumps(sorted(self._cancelled)))
+        self._remember()
         if "." in native_id:
             number, task = native_id.split(".", 1)
             await self._control(["qdel", number, "-t", task])
@@ -482,11 +500,15 @@ class SGEBackend(Backend):
 
     async def hold(self, native_id: str) -> None:
         await self._control(["qhold", native_id])
+        self._held.add(native_id)
+        self._remember()
 
     async def release(self, native_id: str) -> None:
         # Releasing also clears an error state (Eqw), so the job is tried again.
         await self._run(["qmod", "-cj", native_id])
         await self._control(["qrls", native_id])
+        self._held.discard(native_id)
+        self._remember()
 
     async def read_log(self, path: str, offset: int, limit: int) -> bytes:
         try:
