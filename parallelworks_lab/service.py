@@ -34,6 +34,7 @@ DEFAULT_BACKENDS = {
     "local": "parallelworks_lab.backends.local.LocalBackend",
     "slurm": "parallelworks_lab.backends.slurm.SlurmBackend",
     "sge": "parallelworks_lab.backends.sge.SGEBackend",
+    "slurmrest": "parallelworks_lab.backends.slurmrest.SlurmRestBackend",
 }
 LOG_CHUNK_LIMIT = 1 << 20  # bytes per log request
 MAX_LIST_LIMIT = 1000
@@ -252,6 +253,8 @@ class JobService:
         errors += check_limits(resources, partition)
         errors += backend.check_resources(resources, partition)
         errors += backend.check_working_dir(request.working_dir)
+        if request.name is not None and (problem := backend.check_name(request.name)):
+            errors.append(FieldError("name", problem))
         after_native: list[str] = []
         for dep_id in request.after:
             dep = self.store.get(dep_id)

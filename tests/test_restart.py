@@ -10,20 +10,27 @@ from pathlib import Path
 import pytest
 
 from .server_process import Server
+from .sge_cluster import sge_cluster_entry
 from .slurm_cluster import slurm_cluster_entry
 
 
 @pytest.mark.parametrize(
     ("sig", "cluster"),
-    [(signal.SIGTERM, "local"), (signal.SIGKILL, "local"), (signal.SIGKILL, "slurm")],
-    ids=["stop-local", "crash-local", "crash-slurm"],
+    [
+        (signal.SIGTERM, "local"),
+        (signal.SIGKILL, "local"),
+        (signal.SIGKILL, "slurm"),
+        (signal.SIGKILL, "sge"),
+    ],
+    ids=["stop-local", "crash-local", "crash-slurm", "crash-sge"],
 )
 def test_restart_mid_job_keeps_job_and_its_final_state(tmp_path, sig, cluster, request):
     config = {}
     gate_dir = tmp_path
-    if cluster == "slurm":
-        info = request.getfixturevalue("slurm_cluster")
-        config = {"clusters": [slurm_cluster_entry("slurm", info)]}
+    if cluster != "local":
+        info = request.getfixturevalue(f"{cluster}_cluster")
+        build = sge_cluster_entry if cluster == "sge" else slurm_cluster_entry
+        config = {"clusters": [build(cluster, info)]}
         gate_dir = Path(info["scratch_dir"]) / f"restart-{uuid.uuid4().hex[:8]}"
         gate_dir.mkdir()
     first = Server(tmp_path, config)
@@ -55,14 +62,18 @@ def test_restart_mid_job_keeps_job_and_its_final_state(tmp_path, sig, cluster, r
         assert (done["state"], done["exit_code"]) == ("FAILED", 7)
         assert done["native_id"] == failing["native_id"]
         # Its dependant learns the outcome too (Slurm keeps it pending, `local` cancels it).
+        # (Grid Engine's -hold_jid waits for the end, success or not: there it runs.)
         deadline = time.monotonic() + 30
         while True:
             dependant = second.get(f"jobs/{queued['id']}").json()
-            if dependant["reason"] == "DependencyNeverSatisfied":
+            if dependant["reason"] == "DependencyNeverSatisfied" or (
+                cluster == "sge" and dependant["terminal"]
+            ):
                 break
             assert time.monotonic() < deadline, dependant
             time.sleep(0.2)
-        assert dependant["state"] == ("CANCELLED" if cluster == "local" else "QUEUED")
+        expected = {"local": "CANCELLED", "slurm": "QUEUED", "sge": "COMPLETED"}[cluster]
+        assert dependant["state"] == expected
         if not dependant["terminal"]:
             assert second.request("DELETE", f"jobs/{queued['id']}").status_code == 200
         log = second.get(f"jobs/{failing['id']}/logs?stream=stdout").json()

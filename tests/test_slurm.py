@@ -34,6 +34,7 @@ from parallelworks_lab.states import JobState
 from parallelworks_lab.store import JobStore
 from parallelworks_lab.transports.ssh import quote_command
 
+from .sge_cluster import sge_cluster_entry
 from .slurm_cluster import REPO, slurm_cluster_entry
 
 
@@ -202,14 +203,17 @@ def payloads(canary: Path) -> list[str]:
     ]
 
 
-@pytest.mark.parametrize("cluster_id", ["local", "slurm", "slurm-ssh"])
+@pytest.mark.parametrize("cluster_id", ["local", "slurm", "slurm-ssh", "sge", "sge-ssh"])
 async def test_injection_corpus_is_rejected_or_literal(cluster_id, request, tmp_path):
-    info = None if cluster_id == "local" else request.getfixturevalue("slurm_cluster")
-    entry = (
-        {"id": "local", "kind": "local", "slots": 2}
-        if info is None
-        else slurm_cluster_entry(cluster_id, info)
-    )
+    entry: dict[str, Any]
+    if cluster_id == "local":
+        info, entry = None, {"id": "local", "kind": "local", "slots": 2}
+    elif cluster_id.startswith("sge"):
+        info = request.getfixturevalue("sge_cluster")
+        entry = sge_cluster_entry(cluster_id, info)
+    else:
+        info = request.getfixturevalue("slurm_cluster")
+        entry = slurm_cluster_entry(cluster_id, info)
     base = Path(info["scratch_dir"]) if info else tmp_path
     canary = base / f"canary-{uuid.uuid4().hex[:8]}"
     service = JobService(
@@ -242,7 +246,9 @@ async def test_injection_corpus_is_rejected_or_literal(cluster_id, request, tmp_
             for fields, expected in bodies:
                 if "name" in fields:
                     # The name reaches the job as its scheduler name; read it back literally.
-                    var = "SLURM_JOB_NAME" if cluster_id != "local" else "PWLAB_JOB_NAME"
+                    var = {"local": "PWLAB_JOB_NAME", "sge": "JOB_NAME", "sge-ssh": "JOB_NAME"}.get(
+                        cluster_id, "SLURM_JOB_NAME"
+                    )
                     fields["command"] = f'printf %s "${var}"'
                 try:
                     job = await service.submit(JobSubmit(cluster=cluster_id, **fields))

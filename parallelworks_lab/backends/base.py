@@ -110,6 +110,10 @@ class Backend(abc.ABC):
         """Scheduler-specific checks beyond the partition limits (none by default)."""
         return []
 
+    def check_name(self, name: str) -> Optional[str]:
+        """Why the scheduler cannot take this job name (None: it can)."""
+        return None
+
     def check_working_dir(self, working_dir: Optional[str]) -> list[FieldError]:
         """Validate the working directory where the backend can see it (no check by default)."""
         return []

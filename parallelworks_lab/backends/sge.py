@@ -255,6 +255,14 @@ class SGEBackend(Backend):
             )
         return partitions
 
+    def check_name(self, name: str) -> Optional[str]:
+        if _job_name(name) != name:
+            return (
+                "Grid Engine job names cannot contain spaces or / : @ \\ * ? "
+                "and cannot start with a digit"
+            )
+        return None
+
     def check_resources(self, resources: ResourceRequest, partition: Partition) -> list[FieldError]:
         errors = []
         if resources.array and not SGE_ARRAY.match(resources.array):
