@@ -15,7 +15,7 @@ LAB_ARGS ?=
 # JupyterLab refuses to start as root unless told it is fine (containers, CI machines).
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: help install build lab test lint pytest jest ui-test wheel-check bench clean slurm-up slurm-down
+.PHONY: help install build lab test lint pytest jest ui-test wheel-check bench clean slurm-up slurm-down sge-up sge-down
 
 help:
 	@echo "make lab    - set up .venv, build the extension, start JupyterLab"
@@ -86,6 +86,12 @@ slurm-up:
 
 slurm-down:
 	bash dev/slurm/down.sh
+
+sge-up:
+	bash dev/sge/up.sh
+
+sge-down:
+	bash dev/sge/down.sh
 
 clean:
 	rm -rf parallelworks_lab/labextension lib tsconfig.tsbuildinfo dist build

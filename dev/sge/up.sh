@@ -1,0 +1,535 @@
+#!/usr/bin/env bash
+# Start (or confirm running) the single-machine development Son of Grid Engine cluster. Idempotent.
+#
+#   dev/sge/up.sh        # installs Debian's gridengine packages if missing (root), configures, starts, smoke-tests
+#
+# Output: <state>/cluster.json (machine-readable; its path is the only stdout line) and <state>/env.sh.
+# Exit codes: 0 up and healthy; 77 this machine cannot run it (not root / not Linux / no apt and no
+#             Grid Engine / host name does not resolve); 1 failed (the message names the step and
+#             shows the tail of the relevant log).
+# See dev/sge/README.md for the settings (PWLAB_SGE_* env vars).
+set -Eeuo pipefail
+trap 'printf "[sge-dev] ERROR: %s failed at line %s: %s\n" "${BASH_SOURCE[0]##*/}" "$LINENO" "$BASH_COMMAND" >&2' ERR
+umask 022
+# shellcheck source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+T0=$SECONDS
+KEEP_ON_FAILURE="${PWLAB_SGE_KEEP_ON_FAILURE:-0}"
+
+# ---- preflight ---------------------------------------------------------------------------------
+[[ "$(uname -s)" == Linux ]] || unsupported "needs Linux (found $(uname -s))"
+[[ "$(id -u)" == 0 ]] || unsupported "needs root (it installs packages, runs sge_qmaster/sge_execd and adds a test user); run: sudo $0"
+for v in QMASTER_PORT EXECD_PORT SLOTS; do
+  if ! [[ "${!v}" =~ ^[0-9]+$ ]] || (( ${!v} < 1 || ${!v} > 65535 )); then die "$v=${!v} is not a valid number"; fi
+done
+[[ "$TEST_USER" =~ ^[a-z_][a-z0-9_-]{0,30}$ && "$TEST_USER" != root ]] || die "PWLAB_SGE_USER='$TEST_USER' is not a valid non-root user name"
+[[ "$H_RT" == INFINITY || "$H_RT" =~ ^[0-9]+(:[0-9]+){0,2}$ ]] || die "PWLAB_SGE_H_RT='$H_RT' is not INFINITY or [[h:]m:]s"
+[[ -n "$MASTER_HOST" ]] || unsupported "hostname is empty"
+HOST_IP="$( { getent ahostsv4 "$MASTER_HOST" 2>/dev/null || true; } | awk 'NR == 1 {print $1}')"
+[[ -n "$HOST_IP" ]] || unsupported "host name '$MASTER_HOST' does not resolve (getent ahostsv4); Grid Engine needs it in /etc/hosts or DNS"
+REVERSE_NAME="$( { getent hosts "$HOST_IP" 2>/dev/null || true; } | awk 'NR == 1 {print $2}')"
+
+with_lock   # serialize concurrent up.sh/down.sh (and apt) runs of every checkout on this machine
+mkdir -p "$STATE" "$LOG" "$SCRATCH"
+chmod 755 "$STATE" "$LOG"
+chmod 1777 "$SCRATCH"
+
+# ---- packages ----------------------------------------------------------------------------------
+PKGS=(gridengine-common gridengine-client gridengine-master gridengine-exec)
+need_cmds=(/usr/sbin/sge_qmaster /usr/sbin/sge_execd /usr/bin/qconf /usr/bin/qsub /usr/bin/qstat /usr/bin/qacct
+           /usr/bin/qdel /usr/bin/qhold /usr/bin/qrls /usr/bin/qhost runuser flock ss setsid)
+missing_pkgs=()
+if command -v dpkg-query >/dev/null 2>&1; then
+  for p in "${PKGS[@]}"; do
+    [[ "$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null)" == installed ]] || missing_pkgs+=("$p")
+  done
+else
+  for c in "${need_cmds[@]}"; do command -v "$c" >/dev/null 2>&1 || missing_pkgs+=("$c"); done
+fi
+if ((${#missing_pkgs[@]})); then
+  command -v apt-get >/dev/null 2>&1 || unsupported "Grid Engine missing (${missing_pkgs[*]}) and this is not a Debian/apt system; use Debian 12 (gridengine-master/-exec/-client 8.1.9)"
+  grep -qs '^12' /etc/debian_version \
+    || log "warning: not Debian 12 ($(cat /etc/debian_version 2>/dev/null || echo unknown)); tested with Debian 12's Son of Grid Engine 8.1.9 only"
+  log "installing missing packages: ${missing_pkgs[*]}"
+  # Answer the packages' debconf questions: configure a cluster (cell "default", this host as master).
+  for p in gridengine-common gridengine-master; do
+    printf '%s shared/gridengineconfig boolean true\n%s shared/gridenginecell string %s\n%s shared/gridenginemaster string %s\n' \
+      "$p" "$p" "$SGE_CELL" "$p" "$MASTER_HOST"
+  done | debconf-set-selections
+  # Keep maintainer scripts from starting system-wide daemons (sge_qmaster/sge_execd via init
+  # scripts, exim4 pulled in by bsd-mailx): we start SGE ourselves, the MTA never.
+  made_policy=0
+  if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d && made_policy=1
+  fi
+  cleanup_policy() { if ((made_policy)); then rm -f /usr/sbin/policy-rc.d; fi; }
+  apt_install() {
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends -o DPkg::Lock::Timeout=300 \
+      gridengine-master gridengine-exec gridengine-client >&2
+  }
+  updated=0
+  for p in "${missing_pkgs[@]}"; do
+    if ! apt-cache show "$p" >/dev/null 2>&1; then
+      log "apt-get update (package lists do not know $p)"
+      apt-get update -q -o DPkg::Lock::Timeout=300 >&2 || log "warning: apt-get update reported errors"
+      updated=1; break
+    fi
+  done
+  if ! apt_install; then
+    if ((updated == 0)); then
+      log "install failed; running apt-get update and retrying once"
+      apt-get update -q -o DPkg::Lock::Timeout=300 >&2 || log "warning: apt-get update reported errors"
+      apt_install || { cleanup_policy; die "step 'install packages': apt-get install gridengine-master gridengine-exec gridengine-client failed (see above)"; }
+    else
+      cleanup_policy; die "step 'install packages': apt-get install gridengine-master gridengine-exec gridengine-client failed (see above)"
+    fi
+  fi
+  cleanup_policy
+fi
+for c in "${need_cmds[@]}"; do
+  command -v "$c" >/dev/null 2>&1 || die "command '$c' still missing after install"
+done
+getent passwd "$ADMIN_USER" >/dev/null || die "user '$ADMIN_USER' missing (gridengine-common creates it)"
+SGE_VERSION="$(dpkg-query -W -f='${Version}' gridengine-master 2>/dev/null | sed 's/+.*//; s/-[^-]*$//' || true)"
+[[ -n "$SGE_VERSION" ]] || SGE_VERSION=unknown
+
+# ---- the cell: what the packages' postinst scripts do on a first install, redone if missing
+# (packages installed with "configure automatically" off, or a spool someone deleted) --------------
+for d in "$SGE_ROOT" "$SGE_ROOT/$SGE_CELL" "$COMMON"; do
+  mkdir -p "$d"; chmod 755 "$d"; chown "$ADMIN_USER:$ADMIN_USER" "$d"
+done
+[[ -s "$COMMON/bootstrap" ]] || install -m 0644 -o "$ADMIN_USER" -g "$ADMIN_USER" /usr/share/gridengine/default-bootstrap "$COMMON/bootstrap"
+for d in "$QMASTER_SPOOL" "$QMASTER_SPOOL/job_scripts" "$SPOOL/spooldb" "$EXECD_SPOOL"; do
+  mkdir -p "$d"; chmod 755 "$d"; chown "$ADMIN_USER:$ADMIN_USER" "$d"
+done
+if [[ ! -e "$SPOOL/spooldb/sge" ]]; then
+  log "initializing the Grid Engine cluster spool ($SPOOL/spooldb)"
+  runuser -u "$ADMIN_USER" -- /usr/share/gridengine/scripts/init_cluster "$SGE_ROOT" "$SGE_CELL" "$SPOOL/spooldb" "$ADMIN_USER" >"$LOG/init_cluster.log" 2>&1 \
+    || { tail -n 25 "$LOG/init_cluster.log" >&2; die "step 'init cluster': /usr/share/gridengine/scripts/init_cluster failed (log: $LOG/init_cluster.log)"; }
+fi
+
+# Host name resolution: the host name resolves to an address whose reverse name may be another
+# name (here: 127.0.0.1 -> localhost); the qmaster then rejects its clients ("client IP resolved
+# to host name localhost"). host_aliases maps that name back. act_qmaster names the master host.
+NEED_RESTART=0
+write_sge_file() { # path content: rewrite only when different; flags a daemon restart
+  local f="$1" content="$2"
+  if [[ ! -f "$f" || "$(cat "$f")" != "$content" ]]; then
+    printf '%s\n' "$content" >"$f.tmp" && chown "$ADMIN_USER:$ADMIN_USER" "$f.tmp" && chmod 644 "$f.tmp" && mv "$f.tmp" "$f"
+    NEED_RESTART=1
+  fi
+}
+if [[ -n "$REVERSE_NAME" && "$REVERSE_NAME" != "$MASTER_HOST" ]]; then
+  write_sge_file "$COMMON/host_aliases" "$MASTER_HOST $REVERSE_NAME"
+elif [[ -f "$COMMON/host_aliases" ]]; then
+  rm -f "$COMMON/host_aliases"; NEED_RESTART=1
+fi
+write_sge_file "$COMMON/act_qmaster" "$MASTER_HOST"
+
+# ---- test user -----------------------------------------------------------------------------------
+if ! getent passwd "$TEST_USER" >/dev/null; then
+  log "creating test user $TEST_USER"
+  useradd --create-home --user-group --shell /bin/bash "$TEST_USER"
+fi
+# sshd without PAM refuses accounts whose password field starts with '!' (locked); '*' = no password
+[[ "$(getent shadow "$TEST_USER" | cut -d: -f2)" == '*' ]] || usermod -p '*' "$TEST_USER"
+TEST_UID="$(id -u "$TEST_USER")"; TEST_GID="$(id -g "$TEST_USER")"
+TEST_HOME="$(getent passwd "$TEST_USER" | cut -d: -f6)"
+[[ -d "$TEST_HOME" ]] || { mkdir -p "$TEST_HOME"; chown "$TEST_USER:" "$TEST_HOME"; }
+if [[ "$ROOT_SUBMIT" != 1 ]] && ((TEST_UID < 1000 || TEST_GID < 1000)); then
+  die "test user $TEST_USER has uid $TEST_UID / gid $TEST_GID < 1000 (Grid Engine's min_uid/min_gid); use another PWLAB_SGE_USER or PWLAB_SGE_ROOT_SUBMIT=1"
+fi
+
+# ---- desired configuration (rendered every run; applied when it differs from the last applied) -----
+MIN_ID=1000; [[ "$ROOT_SUBMIT" == 1 ]] && MIN_ID=0
+CONF_DIR="$STATE/etc"
+NEW="$CONF_DIR/.new"; rm -rf "$NEW"; mkdir -p "$NEW"
+cat >"$NEW/exechost" <<EOF
+hostname              $MASTER_HOST
+load_scaling          NONE
+complex_values        NONE
+user_lists            NONE
+xuser_lists           NONE
+projects              NONE
+xprojects             NONE
+usage_scaling         NONE
+report_variables      NONE
+EOF
+cat >"$NEW/pe" <<EOF
+pe_name               $PE
+slots                 $PE_SLOTS
+user_lists            NONE
+xuser_lists           NONE
+start_proc_args       NONE
+stop_proc_args        NONE
+allocation_rule       \$pe_slots
+control_slaves        TRUE
+job_is_first_task     TRUE
+urgency_slots         min
+accounting_summary    FALSE
+qsort_args            NONE
+EOF
+cat >"$NEW/queue" <<EOF
+qname                 $QUEUE
+hostlist              $MASTER_HOST
+seq_no                0
+load_thresholds       NONE
+suspend_thresholds    NONE
+nsuspend              1
+suspend_interval      00:05:00
+priority              0
+min_cpu_interval      00:05:00
+processors            UNDEFINED
+qtype                 BATCH INTERACTIVE
+ckpt_list             NONE
+pe_list               $PE
+rerun                 FALSE
+slots                 $SLOTS
+tmpdir                /tmp
+shell                 /bin/sh
+prolog                NONE
+epilog                NONE
+shell_start_mode      posix_compliant
+starter_method        NONE
+suspend_method        NONE
+resume_method         NONE
+terminate_method      NONE
+notify                00:00:60
+owner_list            NONE
+user_lists            NONE
+xuser_lists           NONE
+subordinate_list      NONE
+complex_values        NONE
+projects              NONE
+xprojects             NONE
+calendar              NONE
+initial_state         default
+s_rt                  INFINITY
+h_rt                  $H_RT
+s_cpu                 INFINITY
+h_cpu                 INFINITY
+s_fsize               INFINITY
+h_fsize               INFINITY
+s_data                INFINITY
+h_data                INFINITY
+s_stack               INFINITY
+h_stack               INFINITY
+s_core                INFINITY
+h_core                INFINITY
+s_rss                 INFINITY
+h_rss                 INFINITY
+s_vmem                INFINITY
+h_vmem                INFINITY
+EOF
+# edits applied to the cluster's own global / scheduler configuration (which qconf prints in full)
+cat >"$NEW/global.edits" <<EOF
+min_uid $MIN_ID
+min_gid $MIN_ID
+administrator_mail none
+reporting_params accounting=true reporting=false flush_time=00:00:01 joblog=false sharelog=00:00:00
+EOF
+cat >"$NEW/sched.edits" <<EOF
+schedule_interval 0:0:1
+flush_submit_sec 1
+flush_finish_sec 1
+schedd_job_info true
+EOF
+cat >"$NEW/launch.env" <<EOF
+MASTER_HOST=$MASTER_HOST
+QMASTER_PORT=$QMASTER_PORT
+EXECD_PORT=$EXECD_PORT
+SUBMIT_USER=$TEST_USER
+EOF
+CONFIG_HASH="$(cd "$NEW" && cat exechost pe queue global.edits sched.edits launch.env | sha256sum | cut -d' ' -f1)"
+
+# ---- outputs ---------------------------------------------------------------------------------------
+SSH_JSON=null
+SSH_ENV=""
+probe_ssh() { # the Slurm test cluster's login sshd, if it runs and lets the test user run qstat
+  local env_file="$SLURM_STATE_DIR/env.sh" out
+  SSH_JSON=null; SSH_ENV=""
+  [[ -r "$env_file" ]] || { log "no Slurm test cluster state at $SLURM_STATE_DIR: no ssh access reported (start dev/slurm/up.sh for it)"; return 0; }
+  # read its settings in a subshell (do not let it change ours)
+  local settings
+  settings="$(bash -c 'source "$1" >/dev/null 2>&1 && printf "%s\n" "$PWLAB_SLURM_SSH_HOST" "$PWLAB_SLURM_SSH_PORT" "$PWLAB_SLURM_USER" "$PWLAB_SLURM_SSH_KEY" "$PWLAB_SLURM_KNOWN_HOSTS" "$PWLAB_SLURM_STATE"' _ "$env_file")" || return 0
+  local h p u k kh st; { read -r h; read -r p; read -r u; read -r k; read -r kh; read -r st; } <<<"$settings"
+  if [[ "$u" != "$TEST_USER" ]]; then log "the Slurm cluster's ssh user is '$u', not '$TEST_USER': no ssh access reported"; return 0; fi
+  [[ -n "$h" && -n "$p" && -r "$k" && -r "$kh" ]] || return 0
+  [[ -n "$(ss -Hltn "sport = :$p" 2>/dev/null)" ]] || { log "the Slurm cluster's sshd ($h:$p) is not running: no ssh access reported"; return 0; }
+  # plain qstat (the Debian wrappers find SGE_ROOT/SGE_CELL themselves) and with explicit env
+  if ! out="$(timeout 20 ssh -i "$k" -p "$p" -o BatchMode=yes -o StrictHostKeyChecking=yes -o UserKnownHostsFile="$kh" \
+      -o ConnectTimeout=5 "$u@$h" "env SGE_ROOT=$SGE_ROOT SGE_CELL=$SGE_CELL SGE_QMASTER_PORT=$QMASTER_PORT qstat -u $TEST_USER >/dev/null && qstat -xml -u $TEST_USER >/dev/null && echo qstat-ok" 2>&1)" \
+      || [[ "$out" != *qstat-ok* ]]; then
+    log "warning: ssh $u@$h:$p works? 'qstat' over it failed: $(tail -n 3 <<<"$out" | tr '\n' ' ')"
+    return 0
+  fi
+  SSH_JSON="$(cat <<JSON
+{
+    "host": $(json_str "$h"),
+    "port": $p,
+    "username": $(json_str "$u"),
+    "key_file": $(json_str "$k"),
+    "public_key_file": $(json_str "$k.pub"),
+    "known_hosts": $(json_str "$kh"),
+    "provided_by": "dev/slurm (the Slurm test cluster's login sshd)",
+    "slurm_state_dir": $(json_str "$st"),
+    "sets_sge_env": false,
+    "env_needed": {"SGE_ROOT": $(json_str "$SGE_ROOT"), "SGE_CELL": $(json_str "$SGE_CELL"), "SGE_QMASTER_PORT": "$QMASTER_PORT"},
+    "sftp": true
+  }
+JSON
+)"
+  SSH_ENV="export PWLAB_SGE_SSH_HOST='$h'
+export PWLAB_SGE_SSH_PORT='$p'
+export PWLAB_SGE_SSH_KEY='$k'
+export PWLAB_SGE_KNOWN_HOSTS='$kh'
+# pwlab_sge_ssh [cmd...]: run a command on the login node as $TEST_USER, with the SGE environment
+pwlab_sge_ssh() { ssh -i '$k' -p '$p' -o BatchMode=yes -o StrictHostKeyChecking=yes -o UserKnownHostsFile='$kh' '$u@$h' \"SGE_ROOT=$SGE_ROOT SGE_CELL=$SGE_CELL SGE_QMASTER_PORT=$QMASTER_PORT SGE_EXECD_PORT=$EXECD_PORT; export SGE_ROOT SGE_CELL SGE_QMASTER_PORT SGE_EXECD_PORT; \$*\"; }"
+}
+
+h_rt_seconds() {
+  [[ "$H_RT" == INFINITY ]] && { echo null; return; }
+  local IFS=: parts s=0 x; read -ra parts <<<"$H_RT"
+  for x in "${parts[@]}"; do s=$((s * 60 + 10#$x)); done
+  echo "$s"
+}
+
+write_outputs() {
+  local cpus; cpus="$(nproc 2>/dev/null || echo 1)"
+  cat >"$STATE/env.sh.tmp" <<ENV
+# Generated by dev/sge/up.sh. Source it:  . $STATE/env.sh
+export SGE_ROOT='$SGE_ROOT'
+export SGE_CELL='$SGE_CELL'
+export SGE_QMASTER_PORT='$QMASTER_PORT'
+export SGE_EXECD_PORT='$EXECD_PORT'
+export PWLAB_SGE_STATE='$STATE'
+export PWLAB_SGE_USER='$TEST_USER'
+export PWLAB_SGE_QMASTER_PORT='$QMASTER_PORT'
+export PWLAB_SGE_EXECD_PORT='$EXECD_PORT'
+export PWLAB_SGE_QUEUE='$QUEUE'
+export PWLAB_SGE_PE='$PE'
+export PWLAB_SGE_SCRATCH='$SCRATCH'
+export PWLAB_SGE_MASTER_HOST='$MASTER_HOST'
+# pwlab_sge_as_user cmd...: run a command locally as $TEST_USER (root only), e.g. pwlab_sge_as_user qsub -terse ...
+pwlab_sge_as_user() { runuser -u '$TEST_USER' -- env SGE_ROOT='$SGE_ROOT' SGE_CELL='$SGE_CELL' SGE_QMASTER_PORT='$QMASTER_PORT' SGE_EXECD_PORT='$EXECD_PORT' HOME='$TEST_HOME' USER='$TEST_USER' LOGNAME='$TEST_USER' "\$@"; }
+$SSH_ENV
+ENV
+  mv "$STATE/env.sh.tmp" "$STATE/env.sh"
+  cat >"$STATE/cluster.json.tmp" <<JSON
+{
+  "name": "pwlab-sge",
+  "kind": "sge",
+  "sge_version": $(json_str "$SGE_VERSION"),
+  "state_dir": $(json_str "$STATE"),
+  "sge_root": $(json_str "$SGE_ROOT"),
+  "sge_cell": $(json_str "$SGE_CELL"),
+  "env": {"SGE_ROOT": $(json_str "$SGE_ROOT"), "SGE_CELL": $(json_str "$SGE_CELL"), "SGE_QMASTER_PORT": "$QMASTER_PORT", "SGE_EXECD_PORT": "$EXECD_PORT"},
+  "bin_dir": "/usr/bin",
+  "qmaster": {"host": $(json_str "$MASTER_HOST"), "address": $(json_str "$HOST_IP"), "port": $QMASTER_PORT},
+  "qmaster_host": $(json_str "$MASTER_HOST"),
+  "execd_port": $EXECD_PORT,
+  "user": $(json_str "$TEST_USER"),
+  "user_uid": $TEST_UID,
+  "user_home": $(json_str "$TEST_HOME"),
+  "scratch_dir": $(json_str "$SCRATCH"),
+  "root_can_submit": $([[ "$ROOT_SUBMIT" == 1 ]] && echo true || echo false),
+  "min_uid": $MIN_ID,
+  "default_queue": $(json_str "$QUEUE"),
+  "queue_names": [$(json_str "$QUEUE")],
+  "queues": {
+    $(json_str "$QUEUE"): {"hosts": [$(json_str "$MASTER_HOST")], "slots": $SLOTS, "pe_list": [$(json_str "$PE")], "h_rt": $(json_str "$H_RT"), "h_rt_seconds": $(h_rt_seconds), "qtype": "BATCH INTERACTIVE"}
+  },
+  "pe_names": [$(json_str "$PE")],
+  "pes": {
+    $(json_str "$PE"): {"slots": $PE_SLOTS, "allocation_rule": "\$pe_slots", "control_slaves": true, "queues": [$(json_str "$QUEUE")]}
+  },
+  "slots": $SLOTS,
+  "hosts": {$(json_str "$MASTER_HOST"): {"slots": $SLOTS, "cpus": $cpus}},
+  "scheduler": {"schedule_interval": "0:0:1", "flush_submit_sec": 1, "flush_finish_sec": 1, "schedd_job_info": true, "accounting_flush_time": "00:00:01"},
+  "accounting_file": $(json_str "$ACCOUNTING"),
+  "history_command": ["qacct", "-j"],
+  "submit_command": ["qsub", "-terse"],
+  "ssh": $SSH_JSON,
+  "spool_dir": $(json_str "$SPOOL"),
+  "logs": {
+    "dir": $(json_str "$LOG"),
+    "qmaster": $(json_str "$QMASTER_SPOOL/messages"),
+    "execd": $(json_str "$(execd_host_spool)/messages"),
+    "qmaster_start": $(json_str "$LOG/qmaster.out"),
+    "execd_start": $(json_str "$LOG/execd.out")
+  },
+  "pid_files": {"qmaster": $(json_str "$QMASTER_PIDFILE"), "execd": $(json_str "$EXECD_PIDFILE_GLOB")}
+}
+JSON
+  mv "$STATE/cluster.json.tmp" "$STATE/cluster.json"
+  chmod 644 "$STATE/env.sh" "$STATE/cluster.json"
+  users_add
+}
+
+# ---- already running? -------------------------------------------------------------------------------
+if ((NEED_RESTART == 0)) && [[ "$(cat "$CONFIG_STAMP" 2>/dev/null)" == "$CONFIG_HASH" ]] \
+   && bash "$SGE_DEV_DIR/check.sh" --quiet --no-ssh; then
+  rm -rf "$NEW"
+  probe_ssh
+  write_outputs
+  log "already up and healthy (state: $STATE) -- $((SECONDS - T0)) s"
+  echo "$STATE/cluster.json"
+  exit 0
+fi
+
+# ---- (re)start ---------------------------------------------------------------------------------------
+STARTED=()
+fail() { # message, log files to show
+  local msg="$1"; shift
+  printf '[sge-dev] ERROR: %s\n' "$msg" >&2
+  local f
+  for f in "$@"; do
+    [[ -s "$f" ]] || continue
+    printf '[sge-dev] ---- last lines of %s ----\n' "$f" >&2
+    tail -n 25 "$f" >&2
+  done
+  printf '[sge-dev] logs: %s/, %s/messages, %s/messages\n' "$LOG" "$QMASTER_SPOOL" "$(execd_host_spool)" >&2
+  if [[ "$KEEP_ON_FAILURE" != 1 ]] && ((${#STARTED[@]})); then
+    log "stopping what this run started (set PWLAB_SGE_KEEP_ON_FAILURE=1 to keep it for debugging)"
+    local i
+    for ((i = ${#STARTED[@]} - 1; i >= 0; i--)); do stop_daemon "${STARTED[$i]}" >&2 || true; done
+  fi
+  exit 1
+}
+# shellcheck disable=SC2012
+tmp_messages() { ls -t /tmp/"$1"_messages* 2>/dev/null | head -n 1 || true; }  # where SGE logs before its spool is usable
+
+qmaster_ok() { sge_env timeout 10 qconf -sh >/dev/null 2>&1; }
+
+# A qmaster whose act_qmaster/host_aliases changed must be restarted; a restarted qmaster needs a
+# restarted execd (otherwise the queue sits in state "u" for ~20 s).
+if ((NEED_RESTART)) && daemon_pid qmaster >/dev/null; then
+  log "host name files changed: restarting sge_qmaster and sge_execd"
+  stop_daemon execd; stop_daemon qmaster 30
+fi
+if daemon_pid qmaster >/dev/null && ! qmaster_ok; then
+  log "sge_qmaster (pid $(daemon_pid qmaster)) does not answer: restarting it"
+  stop_daemon execd; stop_daemon qmaster 30
+fi
+
+port_free() { [[ -z "$(ss -Hltn "sport = :$1" 2>/dev/null)" ]]; }
+qmaster_started=0
+if ! daemon_pid qmaster >/dev/null; then
+  port_free "$QMASTER_PORT" || die "step 'start sge_qmaster': port $QMASTER_PORT is in use by another program (ss -ltnp 'sport = :$QMASTER_PORT'); choose another with PWLAB_SGE_QMASTER_PORT=<port>"
+  if daemon_pid execd >/dev/null; then stop_daemon execd; fi
+  rm -f "$QMASTER_PIDFILE" "$QMASTER_SPOOL/lock"
+  log "starting sge_qmaster"
+  # it daemonizes; the parent returns once the master is initialized (or failed)
+  if ! (cd / && exec setsid timeout 120 env -i PATH="$SYS_PATH" LANG=C.UTF-8 HOME=/root "${sge_vars[@]}" \
+        /usr/sbin/sge_qmaster </dev/null >>"$LOG/qmaster.out" 2>&1 9>&-); then
+    fail "step 'start sge_qmaster': it exited with an error" "$LOG/qmaster.out" "$QMASTER_SPOOL/messages" "$(tmp_messages qmaster)"
+  fi
+  deadline=$((SECONDS + START_TIMEOUT))
+  until daemon_pid qmaster >/dev/null; do
+    ((SECONDS < deadline)) || fail "step 'start sge_qmaster': no live sge_qmaster in $QMASTER_PIDFILE after ${START_TIMEOUT}s" "$LOG/qmaster.out" "$QMASTER_SPOOL/messages" "$(tmp_messages qmaster)"
+    sleep 0.1
+  done
+  STARTED+=(qmaster); qmaster_started=1
+fi
+deadline=$((SECONDS + START_TIMEOUT))
+until qmaster_ok; do
+  daemon_pid qmaster >/dev/null || fail "step 'wait for sge_qmaster': it exited" "$LOG/qmaster.out" "$QMASTER_SPOOL/messages" "$(tmp_messages qmaster)"
+  ((SECONDS < deadline)) || fail "step 'wait for sge_qmaster': 'qconf -sh' did not answer within ${START_TIMEOUT}s" "$QMASTER_SPOOL/messages"
+  sleep 0.2
+done
+
+# ---- apply the configuration ---------------------------------------------------------------------------
+qc() { # qconf ARGS... ; fails the run with qconf's output
+  local out
+  if ! out="$(sge_env timeout 30 qconf "$@" 2>&1)"; then
+    fail "step 'configure': qconf $* failed: $out" "$QMASTER_SPOOL/messages"
+  fi
+  printf '%s\n' "$out" >>"$LOG/configure.log"
+}
+# qconf wraps long values onto continuation lines ending in "\\": join them
+join_continued() { awk '{ if (sub(/\\$/, "")) { buf = buf $0; next } print buf $0; buf = "" } END { if (buf != "") print buf }'; }
+apply_edits() { # file-with-current-config edits-file: replace "key value" lines (keys must exist)
+  local conf="$1" edits="$2" key val
+  while read -r key val; do
+    [[ -n "$key" ]] || continue
+    grep -q "^${key}[[:space:]]" "$conf" || fail "step 'configure': '$key' not found in $(basename "$conf") configuration"
+    awk -v k="$key" -v v="$val" '$1 == k { printf "%-32s %s\n", k, v; next } { print }' "$conf" >"$conf.tmp" && mv "$conf.tmp" "$conf"
+  done <"$edits"
+}
+: >"$LOG/configure.log"
+log "configuring: submit/admin host $MASTER_HOST, exec host, global config, scheduler, pe $PE, queue $QUEUE ($SLOTS slots, h_rt $H_RT)"
+adminhosts="$(sge_env qconf -sh 2>/dev/null || true)"
+grep -qxF "$MASTER_HOST" <<<"$adminhosts" || qc -ah "$MASTER_HOST"
+submithosts="$(sge_env qconf -ss 2>/dev/null || true)"
+grep -qxF "$MASTER_HOST" <<<"$submithosts" || qc -as "$MASTER_HOST"
+if sge_env qconf -se "$MASTER_HOST" >/dev/null 2>&1; then qc -Me "$NEW/exechost"; else qc -Ae "$NEW/exechost"; fi
+gdir="$NEW/g"; mkdir -p "$gdir"
+sge_env qconf -sconf global 2>"$LOG/configure.err" | join_continued >"$gdir/global" || fail "step 'configure': qconf -sconf global failed" "$LOG/configure.err"
+apply_edits "$gdir/global" "$NEW/global.edits"
+qc -Mconf "$gdir/global"          # the file must be named "global"
+sge_env qconf -ssconf 2>"$LOG/configure.err" | join_continued >"$NEW/sched_conf" || fail "step 'configure': qconf -ssconf failed" "$LOG/configure.err"
+apply_edits "$NEW/sched_conf" "$NEW/sched.edits"
+qc -Msconf "$NEW/sched_conf"
+if sge_env qconf -sp "$PE" >/dev/null 2>&1; then qc -Mp "$NEW/pe"; else qc -Ap "$NEW/pe"; fi
+if sge_env qconf -sq "$QUEUE" >/dev/null 2>&1; then qc -Mq "$NEW/queue"; else qc -Aq "$NEW/queue"; fi
+rm -f "$LOG/configure.err"
+mkdir -p "$CONF_DIR"
+for f in exechost pe queue global.edits sched.edits launch.env; do mv "$NEW/$f" "$CONF_DIR/$f"; done
+rm -rf "$NEW"
+printf '%s\n' "$CONFIG_HASH" >"$CONFIG_STAMP"
+
+# ---- execd ------------------------------------------------------------------------------------------------
+if ((qmaster_started)) && daemon_pid execd >/dev/null; then
+  log "restarting sge_execd (the qmaster was restarted)"
+  stop_daemon execd
+fi
+if ! daemon_pid execd >/dev/null; then
+  port_free "$EXECD_PORT" || fail "step 'start sge_execd': port $EXECD_PORT is in use by another program (ss -ltnp 'sport = :$EXECD_PORT'); choose another with PWLAB_SGE_EXECD_PORT=<port>"
+  rm -f "$EXECD_SPOOL"/*/execd.pid
+  log "starting sge_execd"
+  if ! (cd / && exec setsid timeout 120 env -i PATH="$SYS_PATH" LANG=C.UTF-8 HOME=/root "${sge_vars[@]}" \
+        /usr/sbin/sge_execd </dev/null >>"$LOG/execd.out" 2>&1 9>&-); then
+    fail "step 'start sge_execd': it exited with an error" "$LOG/execd.out" "$(execd_host_spool)/messages" "$(tmp_messages execd)"
+  fi
+  deadline=$((SECONDS + START_TIMEOUT))
+  until daemon_pid execd >/dev/null; do
+    ((SECONDS < deadline)) || fail "step 'start sge_execd': no live sge_execd in $EXECD_PIDFILE_GLOB after ${START_TIMEOUT}s" "$LOG/execd.out" "$(execd_host_spool)/messages" "$(tmp_messages execd)"
+    sleep 0.1
+  done
+  STARTED+=(execd)
+fi
+# queue instance usable: known, not unknown (u), not in error (E), not disabled (d)
+deadline=$((SECONDS + START_TIMEOUT)); cleared=0
+while true; do
+  st="$(qi_state)"
+  if [[ "$st" != missing && "$st" != *u* && "$st" != *E* && "$st" != *d* ]]; then break; fi
+  if [[ "$st" == *E* ]] && ((cleared == 0)); then sge_env qmod -c "$QUEUE" >/dev/null 2>&1 || true; cleared=1; fi
+  if [[ "$st" == *d* ]] && ((cleared < 2)); then sge_env qmod -e "$QUEUE" >/dev/null 2>&1 || true; cleared=2; fi
+  daemon_pid execd >/dev/null || fail "step 'wait for sge_execd': it exited" "$LOG/execd.out" "$(execd_host_spool)/messages" "$(tmp_messages execd)"
+  ((SECONDS < deadline)) || fail "step 'wait for sge_execd': queue instance $QUEUE@$MASTER_HOST is '${st}' after ${START_TIMEOUT}s (want no state letters)" "$(execd_host_spool)/messages" "$QMASTER_SPOOL/messages"
+  sleep 0.2
+done
+
+# ---- smoke test: a job as the test user, through to accounting ---------------------------------------------
+active_jobs="$(sge_env qstat -u '*' 2>/dev/null | awk 'NR > 2' | wc -l)"
+if [[ "$SMOKE" == 1 ]] && ((active_jobs > 0)); then
+  log "skipping the smoke job: $active_jobs job(s) already queued or running"
+elif [[ "$SMOKE" == 1 ]]; then
+  jid="$(cd "$SCRATCH" && printf '#!/bin/sh\necho smoke-ok\n' | as_user timeout 20 qsub -terse -N pwlab-smoke -q "$QUEUE" -j y -o /dev/null 2>"$LOG/smoke.err")" \
+    || fail "step 'smoke job': qsub as $TEST_USER failed: $(cat "$LOG/smoke.err")" "$QMASTER_SPOOL/messages"
+  deadline=$((SECONDS + START_TIMEOUT))
+  until acct="$(as_user qacct -j "$jid" 2>/dev/null)" && grep -q '^exit_status' <<<"$acct"; do
+    ((SECONDS < deadline)) || fail "step 'smoke job': job $jid of $TEST_USER not in qacct after ${START_TIMEOUT}s ($(sge_env qstat -u '*' 2>&1 | tail -n +3 | tr -s ' ' | tr '\n' ';'))" "$(execd_host_spool)/messages" "$QMASTER_SPOOL/messages"
+    sleep 0.2
+  done
+  es="$(awk '$1 == "exit_status" {print $2}' <<<"$acct")"; fl="$(awk '$1 == "failed" {print $2}' <<<"$acct")"
+  [[ "$es" == 0 && "$fl" == 0 ]] || fail "step 'smoke job': job $jid ended with failed=$fl exit_status=$es" "$(execd_host_spool)/messages"
+  rm -f "$LOG/smoke.err"
+fi
+
+probe_ssh
+write_outputs
+log "cluster up in $((SECONDS - T0)) s: Son of Grid Engine $SGE_VERSION, queue $QUEUE@$MASTER_HOST ($SLOTS slots, pe $PE, h_rt $H_RT), qmaster port $QMASTER_PORT$([[ "$SSH_JSON" != null ]] && echo ", ssh via the Slurm test cluster's sshd")"
+log "use it:  . $STATE/env.sh   (or read $STATE/cluster.json)"
+echo "$STATE/cluster.json"
