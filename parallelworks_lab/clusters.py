@@ -69,6 +69,7 @@ class Cluster:
                 self.set_status("unreachable", str(exc))
                 raise ClusterUnreachable(self.id, str(exc)) from exc
             self._partitions_at = time.monotonic()
+            self.set_status("ok")
         return self._partitions
 
     def summary(self) -> ClusterSummary:

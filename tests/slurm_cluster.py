@@ -41,7 +41,21 @@ def start_slurm() -> dict[str, Any]:
 
 
 def slurm_cluster_entry(cluster_id: str, info: dict[str, Any]) -> dict[str, Any]:
-    """Our cluster configuration for the test cluster, over local exec or SSH."""
+    """Our cluster configuration for the test cluster, over local exec, SSH or slurmrestd."""
+    if cluster_id.startswith("slurmrest"):
+        rest = info["rest"]
+        return {
+            "id": cluster_id,
+            "kind": "slurmrest",
+            "url": rest["url"],
+            "user": info["user"],
+            # Minted by root on this machine; the transport also reads the job output.
+            "token": {"command": rest["token_command"]},
+            "env": rest["token_command_env"],
+            "transport": {"type": "local"},
+            "poll_interval": 0.5,
+            "timeout": 30,
+        }
     entry: dict[str, Any] = {
         "id": cluster_id,
         "kind": "slurm",

@@ -1,5 +1,6 @@
 """One backend contract, run against every backend through the real REST API:
-the built-in `local` cluster, and the real Slurm test cluster over local exec and over SSH."""
+the built-in `local` cluster, and the real Slurm test cluster over local exec, over SSH and over
+slurmrestd."""
 
 from __future__ import annotations
 
@@ -13,10 +14,11 @@ from typing import Any
 import pytest
 from traitlets.config import Config
 
+from .sge_cluster import sge_cluster_entry
 from .slurm_cluster import slurm_cluster_entry
 
 TERMINAL = {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY"}
-BACKENDS = ["local", "slurm", "slurm-ssh"]
+BACKENDS = ["local", "slurm", "slurm-ssh", "slurmrest", "sge", "sge-ssh"]
 LOCAL = {
     "id": "local",
     "kind": "local",
@@ -29,6 +31,9 @@ CAN = {
     "local": {"array": False, "multinode": False, "gpu": False},
     "slurm": {"array": True, "multinode": True, "gpu": True},
     "slurm-ssh": {"array": True, "multinode": True, "gpu": True},
+    "slurmrest": {"array": True, "multinode": True, "gpu": True},
+    "sge": {"array": True, "multinode": False, "gpu": False},
+    "sge-ssh": {"array": True, "multinode": False, "gpu": False},
 }
 
 
@@ -39,14 +44,20 @@ def cluster(request) -> str:
 
 @pytest.fixture
 def slurm_info(request, cluster) -> dict[str, Any] | None:
-    return None if cluster == "local" else request.getfixturevalue("slurm_cluster")
+    """The test cluster behind ``cluster`` (Slurm or Grid Engine); None for `local`."""
+    if cluster == "local":
+        return None
+    if cluster.startswith("sge"):
+        return request.getfixturevalue("sge_cluster")
+    return request.getfixturevalue("slurm_cluster")
 
 
 @pytest.fixture
 def jp_server_config(tmp_path, cluster, slurm_info):
     clusters: list[dict[str, Any]] = [LOCAL]
     if slurm_info is not None:
-        clusters.append(slurm_cluster_entry(cluster, slurm_info))
+        build = sge_cluster_entry if cluster.startswith("sge") else slurm_cluster_entry
+        clusters.append(build(cluster, slurm_info))
     return Config(
         {
             "ServerApp": {
@@ -138,7 +149,7 @@ async def test_array_tasks_each_tracked_with_logs(api, cluster, workdir):
         workdir,
         name="arr",
         resources={"array": "1-3"},
-        script="#!/bin/bash\necho task $SLURM_ARRAY_TASK_ID\n",
+        script="#!/bin/bash\necho task ${SLURM_ARRAY_TASK_ID:-$SGE_TASK_ID}\n",
     )
     if not CAN[cluster]["array"]:
         status, answer = await api.call("POST", "jobs", request)
@@ -157,7 +168,8 @@ async def test_array_tasks_each_tracked_with_logs(api, cluster, workdir):
             break
         await asyncio.sleep(0.3)
     assert sorted(t["array_task"] for t in tasks) == ["1", "2", "3"], tasks
-    assert {t["native_id"] for t in tasks} == {f"{parent['native_id']}_{i}" for i in (1, 2, 3)}
+    sep = "." if cluster.startswith("sge") else "_"  # each scheduler's own spelling
+    assert {t["native_id"] for t in tasks} == {f"{parent['native_id']}{sep}{i}" for i in (1, 2, 3)}
     for task in tasks:
         assert task["state"] == "COMPLETED"
         assert await api.read_all(task["id"]) == f"task {task['array_task']}\n"
@@ -254,6 +266,12 @@ async def test_cluster_detail_reports_partitions(api, cluster):
     if cluster == "local":
         assert names == {"local"}
         return
+    if cluster.startswith("sge"):
+        [queue] = detail["partitions"]
+        assert (queue["name"], queue["default"], queue["max_time_minutes"]) == ("all.q", True, 60)
+        assert queue["cpus_per_node"] == 4 and queue["nodes_total"] == 1
+        assert "gpus" not in detail["options_schema"]["properties"]
+        return
     assert names == {"debug", "gpu", "multi"}
     parts = {p["name"]: p for p in detail["partitions"]}
     assert parts["debug"]["default"] and parts["debug"]["max_time_minutes"] == 30
@@ -264,3 +282,17 @@ async def test_cluster_detail_reports_partitions(api, cluster):
         schema["properties"]["partition"]["enum"] == sorted(names)
         or set(schema["properties"]["partition"]["enum"]) == names
     )
+
+
+async def test_server_secrets_never_reach_the_job(api, cluster, workdir, monkeypatch):
+    # The server runs in this process: its environment is what sbatch/local jobs would inherit.
+    monkeypatch.setenv("JUPYTER_TOKEN", "server-secret-123")
+    monkeypatch.setenv("JUPYTERHUB_API_TOKEN", "hub-secret-456")
+    monkeypatch.setenv("PWLAB_VISIBLE", "fine")
+    job = await api.submit(**body(cluster, workdir, command="env | sort"))
+    done = await api.wait(job["id"], TERMINAL, timeout=60)
+    assert done["state"] == "COMPLETED", done
+    out = await api.read_all(job["id"])
+    assert "server-secret-123" not in out and "hub-secret-456" not in out
+    if cluster in ("local", "slurm"):  # these inherit the server's environment
+        assert "PWLAB_VISIBLE=fine" in out
