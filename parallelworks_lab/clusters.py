@@ -63,7 +63,7 @@ class Cluster:
             try:
                 self._partitions = await self.backend.discover()
             except ClusterUnreachable as exc:
-                self.set_status("unreachable", exc.message)
+                self.set_status(exc.cluster_status, exc.message)
                 raise
             except OSError as exc:
                 self.set_status("unreachable", str(exc))

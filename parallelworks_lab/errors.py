@@ -67,5 +67,14 @@ class Conflict(PWLabError):
 
 
 class ClusterUnreachable(PWLabError):
+    #: The cluster status this error puts the cluster in.
+    cluster_status = "unreachable"
+
     def __init__(self, cluster: str, detail: str) -> None:
         super().__init__(f"Cluster '{cluster}' is unreachable: {detail}", [], 503)
+
+
+class CredentialsRejected(ClusterUnreachable):
+    """The cluster answers but refuses our credentials (a token, an API key): a person must act."""
+
+    cluster_status = "auth_rejected"

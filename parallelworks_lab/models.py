@@ -176,7 +176,7 @@ class ClusterSummary(BaseModel):
     id: str
     name: str
     kind: str
-    status: str = Field(description="ok, unreachable or error")
+    status: str = Field(description="ok, unreachable, auth_rejected (credentials refused) or error")
     status_message: Optional[str] = None
     description: str = ""
     python: str = Field(

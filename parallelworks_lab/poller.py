@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Callable
 
 from .clusters import Cluster
-from .errors import PWLabError
+from .errors import ClusterUnreachable, PWLabError
 from .models import Job
 from .states import JobState
 from .store import JobStore
@@ -76,7 +76,10 @@ class Poller:
                 message = exc.message if isinstance(exc, PWLabError) else f"{exc!r}"
                 # Never mark jobs failed because the scheduler could not be asked.
                 self._log.warning("polling cluster %s failed: %s", self.cluster.id, message)
-                if self.cluster.set_status("unreachable", message):
+                status = (
+                    exc.cluster_status if isinstance(exc, ClusterUnreachable) else "unreachable"
+                )
+                if self.cluster.set_status(status, message):
                     self._on_status_change(self.cluster)
             delay = self.interval
             if failures:

@@ -19,6 +19,7 @@ import {
 const CLUSTER_STATUSES: readonly ClusterStatus[] = [
   'ok',
   'unreachable',
+  'auth_rejected',
   'error'
 ];
 

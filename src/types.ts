@@ -73,7 +73,7 @@ export const TERMINAL_STATES: readonly JobState[] = [
 /**
  * Reachability of a cluster, as seen by the server.
  */
-export type ClusterStatus = 'ok' | 'unreachable' | 'error';
+export type ClusterStatus = 'ok' | 'unreachable' | 'auth_rejected' | 'error';
 
 /**
  * A cluster in `GET clusters`.

@@ -235,7 +235,7 @@ async def test_garbage_token_gives_a_clear_cluster_error(api, slurm_cluster):
     await asyncio.sleep(1)  # several poller rounds: the status must not drift back to "ok"
     clusters = {c["id"]: c for c in (await api.get("clusters"))["clusters"]}
     bad = clusters["rest-bad"]
-    assert bad["status"] == "unreachable" and "token rejected" in bad["status_message"], bad
+    assert bad["status"] == "auth_rejected" and "token rejected" in bad["status_message"], bad
     assert clusters["rest-file"]["status"] == "ok"
     status, answer = await api.call(
         "POST", "jobs", {"cluster": "rest-bad", "command": "true", "working_dir": "/tmp"}

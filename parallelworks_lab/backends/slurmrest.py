@@ -29,7 +29,7 @@ from typing import Any, ClassVar, Optional, Union
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
-from ..errors import ClusterUnreachable, Conflict, InvalidRequest
+from ..errors import ClusterUnreachable, Conflict, CredentialsRejected, InvalidRequest
 from ..models import Partition
 from ..states import TERMINAL_STATES, JobState
 from ..transports import (
@@ -188,7 +188,7 @@ class SlurmRestSettings(BackendSettings):
     )
 
 
-class TokenRejected(ClusterUnreachable):
+class TokenRejected(CredentialsRejected):
     """The cluster does not accept the token (bad, expired, or for another user)."""
 
     def __init__(self, cluster: str, detail: str, generation: int) -> None:

@@ -21,6 +21,7 @@ import {
   JOB_STATES,
   JOB_STATE_SCHEMA
 } from '../types';
+import { clusterStatusLabel } from '../components/clusterbrowser';
 import { makeCluster, makeJob } from './fixtures';
 
 function jobEvent(fields: Omit<IJobStateEvent, 'schema_id'>): IJobStateEvent {
@@ -446,5 +447,19 @@ describe('formatTimeLeft', () => {
         start
       )
     ).toBe('');
+  });
+});
+
+describe('credentials rejected', () => {
+  it('has its own status class and label', () => {
+    expect(clusterStatusClass('auth_rejected')).toBe(
+      'jp-pwlab-cluster-auth_rejected'
+    );
+    const cluster = makeCluster({
+      id: 'hpc',
+      status: 'auth_rejected',
+      status_message: 'token rejected: expired'
+    });
+    expect(clusterStatusLabel(cluster)).toBe('credentials rejected');
   });
 });

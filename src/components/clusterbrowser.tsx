@@ -62,6 +62,8 @@ export function clusterStatusLabel(cluster: ICluster): string {
       return 'ok';
     case 'unreachable':
       return 'unreachable';
+    case 'auth_rejected':
+      return 'credentials rejected';
     default:
       return /token|auth|401|403|credential/i.test(cluster.status_message ?? '')
         ? 'token rejected'
