@@ -151,7 +151,7 @@ class Poller:
         )
         assert parent.native_id is not None
         stdout, stderr = self.cluster.backend.array_task_paths(
-            parent.native_id, task or "", parent.working_dir
+            parent.native_id, task or "", parent.working_dir, parent.id
         )
         if stdout or stderr:
             job = self.store.update(job.id, stdout_path=stdout, stderr_path=stderr) or job

@@ -179,7 +179,7 @@ def test_parsers():
     assert parse_minutes("infinite") is None
     assert parse_gpus("gpu:tesla:2(S:0),shard:4") == (2, ["tesla"])
     assert parse_gpus("(null)") == (0, [])
-    assert expand_pattern("/d/100%%/pwlab-%A_%a.out", "9", "7", "2") == "/d/100%/pwlab-7_2.out"
+    assert expand_pattern("/d/100%%/pwlab-%A_%a-x.out", "9", "7", "2") == "/d/100%/pwlab-7_2-x.out"
     assert quote_command(["squeue", "-o", "a b;$(x)"], {"K": "v w"}) == (
         "env 'K=v w' squeue -o 'a b;$(x)'"
     )

@@ -815,8 +815,9 @@ async def test_newer_versions_end_to_end_against_a_spec_checked_fake(version, tm
         assert again["102"].state is JobState.FAILED
         assert fake.requests == [("GET", f"/slurm/{version}/jobs/", f"update_time={NOW + 1}")]
 
-        result = await backend.submit(submit_request(partition="debug", gpus=1, memory_mb=100))
-        assert result.stdout_path == f"/home/alice/w/pwlab-{result.native_id}.out"
+        request = submit_request(partition="debug", gpus=1, memory_mb=100)
+        result = await backend.submit(request)
+        assert result.stdout_path == f"/home/alice/w/pwlab-{result.native_id}-{request.job_id}.out"
         found = await backend.find_by_token(fake.jobs[int(result.native_id)]["comment"][6:])
         assert found is not None and found.native_id == result.native_id
         await backend.hold(result.native_id)

@@ -143,7 +143,7 @@ class Backend(abc.ABC):
     async def release(self, native_id: str) -> None: ...
 
     def array_task_paths(
-        self, parent_native_id: str, task: str, working_dir: Optional[str]
+        self, parent_native_id: str, task: str, working_dir: Optional[str], parent_job_id: str
     ) -> tuple[Optional[str], Optional[str]]:
         """stdout/stderr of an array task, for schedulers whose status query does not say."""
         return None, None

@@ -288,7 +288,12 @@ class SGEBackend(Backend):
 
     def qsub_argv(self, request: SubmitRequest, working_dir: str) -> list[str]:
         res = request.resources
-        stem = "pwlab-$JOB_ID.$TASK_ID" if res.array else "pwlab-$JOB_ID"
+        # Our id too: two clusters sharing a home directory can hand out the same job number.
+        stem = (
+            f"pwlab-$JOB_ID.$TASK_ID-{request.job_id}"
+            if res.array
+            else f"pwlab-$JOB_ID-{request.job_id}"
+        )
         argv = [
             "qsub",
             "-terse",
@@ -525,11 +530,11 @@ class SGEBackend(Backend):
             raise ClusterUnreachable(self.context.cluster_id, str(exc)) from exc
 
     def array_task_paths(
-        self, parent_native_id: str, task: str, working_dir: Optional[str]
+        self, parent_native_id: str, task: str, working_dir: Optional[str], parent_job_id: str
     ) -> tuple[Optional[str], Optional[str]]:
         if not working_dir:
             return None, None
-        stem = f"{working_dir.rstrip('/')}/pwlab-{parent_native_id}.{task}"
+        stem = f"{working_dir.rstrip('/')}/pwlab-{parent_native_id}.{task}-{parent_job_id}"
         return f"{stem}.out", f"{stem}.err"
 
 

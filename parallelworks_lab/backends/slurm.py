@@ -258,7 +258,8 @@ class SlurmBackend(Backend):
         res = request.resources
         # '%' in a path would be read as a filename pattern: '%%' is a literal '%'.
         base = working_dir.replace("%", "%%").rstrip("/")
-        stem = "pwlab-%A_%a" if res.array else "pwlab-%j"
+        # Our id too: two clusters sharing a home directory can hand out the same job number.
+        stem = f"pwlab-%A_%a-{request.job_id}" if res.array else f"pwlab-%j-{request.job_id}"
         argv = [
             "sbatch",
             "--parsable",
@@ -306,8 +307,9 @@ class SlurmBackend(Backend):
             )
         stdout_path = stderr_path = None
         if not request.resources.array:
-            stdout_path = expand_pattern(argv[7].split("=", 1)[1], native_id, native_id, None)
-            stderr_path = expand_pattern(argv[8].split("=", 1)[1], native_id, native_id, None)
+            options = dict(a.split("=", 1) for a in argv if a.startswith("--") and "=" in a)
+            stdout_path = expand_pattern(options["--output"], native_id, native_id, None)
+            stderr_path = expand_pattern(options["--error"], native_id, native_id, None)
         return SubmitResult(
             native_id=native_id,
             stdout_path=stdout_path,

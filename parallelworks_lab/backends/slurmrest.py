@@ -623,7 +623,8 @@ class SlurmRestBackend(Backend):
         res = request.resources
         # '%' in a path would be read as a filename pattern: '%%' is a literal '%'.
         base = working_dir.replace("%", "%%").rstrip("/")
-        stem = "pwlab-%A_%a" if res.array else "pwlab-%j"
+        # Our id too: two clusters sharing a home directory can hand out the same job number.
+        stem = f"pwlab-%A_%a-{request.job_id}" if res.array else f"pwlab-%j-{request.job_id}"
         dependency = None
         if request.after_native_ids:
             dependency = "afterok:" + ":".join(request.after_native_ids)
