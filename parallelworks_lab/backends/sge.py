@@ -17,20 +17,14 @@ from typing import Any, ClassVar, Optional
 
 from pydantic import Field
 
-from ..errors import ClusterUnreachable, Conflict, FieldError, InvalidRequest
+from ..errors import ClusterUnreachable, FieldError, InvalidRequest
 from ..models import Partition, ResourceRequest
 from ..states import JobState
 from ..transports import (
-    CommandResult,
-    LocalTransport,
-    LocalTransportSettings,
     SSHTransportSettings,
-    Transport,
-    TransportError,
-    TransportSettings,
-    make_transport,
 )
-from .base import Backend, BackendSettings, JobStatus, SubmitRequest, SubmitResult
+from .base import BackendSettings, JobStatus, SubmitRequest, SubmitResult
+from .cli import CommandLineBackend, CommandLineSettings, last_line, leading_int
 from .slurm import aggregate
 
 TOKEN_CONTEXT = "pwlab_token"  # noqa: S105 - a job context key, not a secret
@@ -45,12 +39,7 @@ UNREACHABLE_MARKERS = (
 SGE_ARRAY = re.compile(r"^(\d+)(?:-(\d+)(?::(\d+))?)?(?:%(\d+))?$")
 
 
-class SGESettings(BackendSettings):
-    transport: TransportSettings = Field(default_factory=LocalTransportSettings)
-    env: dict[str, str] = Field(
-        default_factory=dict, description="Environment for every command (SGE_ROOT, SGE_CELL)."
-    )
-    command_timeout: float = Field(default=30.0, gt=0)
+class SGESettings(CommandLineSettings):
     parallel_environment: str = Field(
         default="smp", description="PE used for requests of more than one slot."
     )
@@ -144,16 +133,14 @@ def expand_tasks(spec: str) -> list[str]:
     return out
 
 
-class SGEBackend(Backend):
+class SGEBackend(CommandLineBackend):
     kind: ClassVar[str] = "sge"
     settings_class = SGESettings
     settings: SGESettings
+    unreachable_markers = UNREACHABLE_MARKERS
 
     def __init__(self, settings: BackendSettings, context: Any) -> None:
         super().__init__(settings, context)
-        self.transport: Transport = make_transport(self.settings.transport)
-        if isinstance(self.transport, LocalTransport):
-            self.transport.set_home(self.context.root_dir)
         unsupported = set()
         if self.settings.gpu_resource is None:
             unsupported.add("gpus")
@@ -166,10 +153,6 @@ class SGEBackend(Backend):
         self._memory_file = self.context.state_dir / "sge-jobs.json"
         self._cancelled: set[str] = set()
         self._held: set[str] = set()
-
-    @property
-    def commands_run(self) -> int:
-        return self.transport.commands_run
 
     @property
     def user(self) -> str:
@@ -190,51 +173,21 @@ class SGEBackend(Backend):
         memory = {"cancelled": sorted(self._cancelled), "held": sorted(self._held)}
         self._memory_file.write_text(json.dumps(memory))
 
-    async def close(self) -> None:
-        await self.transport.close()
-
-    async def _run(
-        self, argv: list[str], *, input: Optional[str] = None, env: Optional[dict[str, str]] = None
-    ) -> CommandResult:
-        try:
-            result = await self.transport.run(
-                argv,
-                input=input,
-                env={**self.settings.env, **(env or {})},
-                timeout=self.settings.command_timeout,
-            )
-        except TransportError as exc:
-            raise ClusterUnreachable(self.context.cluster_id, str(exc)) from exc
-        text = (result.stderr + result.stdout).lower()
-        if result.returncode != 0 and any(m in text for m in UNREACHABLE_MARKERS):
-            raise ClusterUnreachable(self.context.cluster_id, _last_line(result.stderr))
-        if result.returncode == 127:
-            raise ClusterUnreachable(self.context.cluster_id, f"{argv[0]}: command not found")
-        return result
-
-    async def _checked(self, argv: list[str]) -> str:
-        result = await self._run(argv)
-        if result.returncode != 0:
-            raise ClusterUnreachable(
-                self.context.cluster_id, f"{argv[0]}: {_last_line(result.stderr or result.stdout)}"
-            )
-        return result.stdout
-
     # -- discovery ---------------------------------------------------------------------------
 
     async def discover(self) -> list[Partition]:
-        queues = (await self._checked(["qconf", "-sql"])).split()
-        usage = _cluster_queue_usage(await self._checked(["qstat", "-g", "c"]))
-        hosts = _host_memory(await self._checked(["qhost"]))
+        queues = (await self.run_checked(["qconf", "-sql"])).split()
+        usage = _cluster_queue_usage(await self.run_checked(["qstat", "-g", "c"]))
+        hosts = _host_memory(await self.run_checked(["qhost"]))
         partitions = []
         for index, queue in enumerate(queues):
-            conf = _qconf_fields(await self._checked(["qconf", "-sq", queue]))
+            conf = _qconf_fields(await self.run_checked(["qconf", "-sq", queue]))
             queue_hosts = [
                 h
                 for h in hosts
                 if h in conf.get("hostlist", "") or conf.get("hostlist", "").startswith("@")
             ] or list(hosts)
-            slots = _int(conf.get("slots", "1").split(",")[0])
+            slots = leading_int(conf.get("slots", "1").split(",")[0])
             used, available, total = usage.get(queue, (0, slots, slots))
             partitions.append(
                 Partition(
@@ -275,16 +228,6 @@ class SGEBackend(Backend):
         return errors
 
     # -- submit ------------------------------------------------------------------------------
-
-    async def _working_dir(self, working_dir: Optional[str]) -> str:
-        home = await self.transport.home()
-        if not working_dir:
-            return home
-        if working_dir.startswith("~/"):
-            working_dir = working_dir[2:]
-        if working_dir.startswith("/"):
-            return working_dir
-        return f"{home.rstrip('/')}/{working_dir}"
 
     def qsub_argv(self, request: SubmitRequest, working_dir: str) -> list[str]:
         res = request.resources
@@ -337,17 +280,9 @@ class SGEBackend(Backend):
         return argv
 
     async def submit(self, request: SubmitRequest) -> SubmitResult:
-        working_dir = await self._working_dir(request.working_dir)
-        try:
-            exists = await self.transport.is_dir(working_dir)
-        except TransportError as exc:
-            raise ClusterUnreachable(self.context.cluster_id, str(exc)) from exc
-        if not exists:
-            raise InvalidRequest.for_field(
-                "working_dir", f"'{working_dir}' is not an existing directory on the cluster"
-            )
+        working_dir = await self.existing_working_dir(request.working_dir)
         argv = self.qsub_argv(request, working_dir)
-        result = await self._run(argv, input=request.script, env=request.env)
+        result = await self.run(argv, input=request.script, env=request.env)
         if result.returncode != 0:
             raise _qsub_error(result.stderr or result.stdout)
         native_id = result.stdout.strip().split(".", 1)[0]
@@ -372,7 +307,7 @@ class SGEBackend(Backend):
     # -- watching ----------------------------------------------------------------------------
 
     async def _qstat(self) -> list[dict[str, str]]:
-        text = await self._checked(["qstat", "-xml", "-u", self.user])
+        text = await self.run_checked(["qstat", "-xml", "-u", self.user])
         root = ET.fromstring(text)  # noqa: S314 - output of our own scheduler command
         rows = []
         for job in root.iter("job_list"):
@@ -440,14 +375,14 @@ class SGEBackend(Backend):
         return {k: v for k, v in statuses.items() if k in wanted or v.parent_native_id in wanted}
 
     async def _error_reason(self, number: str) -> str:
-        result = await self._run(["qstat", "-j", number])
+        result = await self.run(["qstat", "-j", number])
         for line in result.stdout.splitlines():
             if line.startswith("error reason"):
                 return "Error: " + line.split(":", 1)[1].strip()
         return "Error state (Eqw): see qstat -j"
 
     async def _accounting(self, number: str, wanted: set[str]) -> dict[str, JobStatus]:
-        result = await self._run(["qacct", "-j", number])
+        result = await self.run(["qacct", "-j", number])
         if result.returncode != 0:
             return {}  # not flushed to the accounting file yet: ask again next time
         found: dict[str, JobStatus] = {}
@@ -466,8 +401,8 @@ class SGEBackend(Backend):
         return found
 
     def _final_status(self, number: str, record: dict[str, str]) -> JobStatus:
-        failed = _int(record.get("failed", "0"))
-        exit_status = _int(record.get("exit_status", "0"))
+        failed = leading_int(record.get("failed", "0"))
+        exit_status = leading_int(record.get("exit_status", "0"))
         reason = None
         if number in self._cancelled:
             state = JobState.CANCELLED
@@ -490,44 +425,33 @@ class SGEBackend(Backend):
     async def find_by_token(self, submit_token: str) -> Optional[SubmitResult]:
         for row in await self._qstat():
             number = row.get("JB_job_number", "")
-            detail = await self._run(["qstat", "-j", number])
+            detail = await self.run(["qstat", "-j", number])
             if f"{TOKEN_CONTEXT}={submit_token}" in detail.stdout:
                 return SubmitResult(native_id=number)
         return None
 
     # -- control -----------------------------------------------------------------------------
 
-    async def _control(self, argv: list[str]) -> None:
-        result = await self._run(argv)
-        if result.returncode != 0:
-            raise Conflict(f"{argv[0]} refused: {_last_line(result.stderr or result.stdout)}")
-
     async def cancel(self, native_id: str) -> None:
         self._cancelled.add(native_id.split(".", 1)[0])
         self._remember()
         if "." in native_id:
             number, task = native_id.split(".", 1)
-            await self._control(["qdel", number, "-t", task])
+            await self.run_control(["qdel", number, "-t", task])
         else:
-            await self._control(["qdel", native_id])
+            await self.run_control(["qdel", native_id])
 
     async def hold(self, native_id: str) -> None:
-        await self._control(["qhold", native_id])
+        await self.run_control(["qhold", native_id])
         self._held.add(native_id)
         self._remember()
 
     async def release(self, native_id: str) -> None:
         # Releasing also clears an error state (Eqw), so the job is tried again.
-        await self._run(["qmod", "-cj", native_id])
-        await self._control(["qrls", native_id])
+        await self.run(["qmod", "-cj", native_id])
+        await self.run_control(["qrls", native_id])
         self._held.discard(native_id)
         self._remember()
-
-    async def read_log(self, path: str, offset: int, limit: int) -> bytes:
-        try:
-            return await self.transport.read_file(path, offset, limit)
-        except TransportError as exc:
-            raise ClusterUnreachable(self.context.cluster_id, str(exc)) from exc
 
     def array_task_paths(
         self, parent_native_id: str, task: str, working_dir: Optional[str], parent_job_id: str
@@ -545,7 +469,7 @@ def _job_name(name: str) -> str:
 
 
 def _qsub_error(message: str) -> InvalidRequest:
-    text = _last_line(message)
+    text = last_line(message)
     lowered = text.lower()
     if "queue" in lowered:
         return InvalidRequest.for_field("resources.partition", f"Grid Engine refused: {text}")
@@ -554,16 +478,6 @@ def _qsub_error(message: str) -> InvalidRequest:
     if "hold_jid" in lowered or "job dependency" in lowered:
         return InvalidRequest.for_field("after", f"Grid Engine refused: {text}")
     return InvalidRequest.for_field("resources", f"Grid Engine refused: {text}")
-
-
-def _last_line(text: str) -> str:
-    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
-    return lines[-1] if lines else "no output"
-
-
-def _int(value: str) -> int:
-    match = re.match(r"\d+", value.strip())
-    return int(match.group()) if match else 0
 
 
 def _qconf_fields(text: str) -> dict[str, str]:

@@ -8,25 +8,19 @@ query (``sacct``) only for jobs that have left the queue.
 
 from __future__ import annotations
 
-import re
 from datetime import datetime, timezone
 from typing import Any, ClassVar, Literal, Optional
 
 from pydantic import Field
 
-from ..errors import ClusterUnreachable, Conflict, FieldError, InvalidRequest
+from ..errors import ClusterUnreachable, FieldError, InvalidRequest
 from ..models import Partition, ResourceRequest
 from ..states import TERMINAL_STATES, JobState
 from ..transports import (
     CommandResult,
-    LocalTransport,
-    LocalTransportSettings,
-    Transport,
-    TransportError,
-    TransportSettings,
-    make_transport,
 )
-from .base import Backend, BackendSettings, JobStatus, SubmitRequest, SubmitResult
+from .base import BackendSettings, JobStatus, SubmitRequest, SubmitResult
+from .cli import CommandLineBackend, CommandLineSettings, last_line, leading_int
 from .slurm_states import exit_code_from_sacct, exit_code_from_status, normalize
 
 SEP = "\x1f"  # ASCII unit separator: cannot occur in the values we read
@@ -49,12 +43,12 @@ SQUEUE_FIELDS = [
 SINFO_FIELDS = ["%P", "%N", "%c", "%m", "%G", "%t", "%l", "%s", "%a", "%C"]
 # stderr of Slurm commands that means "the controller could not be asked", not "you asked wrong".
 UNREACHABLE_MARKERS = (
-    "Unable to contact slurm controller",
-    "Socket timed out",
-    "Zero Bytes were transmitted",
-    "slurm_load_jobs error: Unable",
-    "Connection refused",
-    "Communication connection failure",
+    "unable to contact slurm controller",
+    "socket timed out",
+    "zero bytes were transmitted",
+    "slurm_load_jobs error: unable",
+    "connection refused",
+    "communication connection failure",
 )
 # sbatch error text -> the request field it is about.
 SBATCH_ERROR_FIELDS = (
@@ -72,12 +66,7 @@ SBATCH_ERROR_FIELDS = (
 )
 
 
-class SlurmSettings(BackendSettings):
-    transport: TransportSettings = Field(default_factory=LocalTransportSettings)
-    env: dict[str, str] = Field(
-        default_factory=dict, description="Environment for every Slurm command (e.g. SLURM_CONF)."
-    )
-    command_timeout: float = Field(default=30.0, gt=0)
+class SlurmSettings(CommandLineSettings):
     history: Literal["auto", "sacct", "sacct-c", "none"] = Field(
         default="auto",
         description="Where finished jobs that left squeue are looked up: sacct (slurmdbd), "
@@ -154,57 +143,23 @@ def expand_pattern(pattern: str, job_id: str, array_job: str, task: Optional[str
     return "".join(out)
 
 
-class SlurmBackend(Backend):
+class SlurmBackend(CommandLineBackend):
     kind: ClassVar[str] = "slurm"
     settings_class = SlurmSettings
     settings: SlurmSettings
+    unreachable_markers = UNREACHABLE_MARKERS
 
     def __init__(self, settings: BackendSettings, context: Any) -> None:
         super().__init__(settings, context)
-        self.transport: Transport = make_transport(self.settings.transport)
-        if isinstance(self.transport, LocalTransport):
-            # On the login node itself, relative paths mean the Jupyter root directory.
-            self.transport.set_home(self.context.root_dir)
         self._history_mode = self.settings.history
-
-    @property
-    def commands_run(self) -> int:
-        return self.transport.commands_run
-
-    async def close(self) -> None:
-        await self.transport.close()
-
-    # -- running commands --------------------------------------------------------------------
-
-    async def _run(
-        self, argv: list[str], *, input: Optional[str] = None, env: Optional[dict[str, str]] = None
-    ) -> CommandResult:
-        try:
-            result = await self.transport.run(
-                argv,
-                input=input,
-                env={**self.settings.env, **(env or {})},
-                timeout=self.settings.command_timeout,
-            )
-        except TransportError as exc:
-            raise ClusterUnreachable(self.context.cluster_id, str(exc)) from exc
-        if result.returncode != 0 and any(m in result.stderr for m in UNREACHABLE_MARKERS):
-            raise ClusterUnreachable(self.context.cluster_id, _last_line(result.stderr))
-        if result.returncode == 127:
-            raise ClusterUnreachable(
-                self.context.cluster_id, f"{argv[0]}: command not found on the cluster"
-            )
-        return result
 
     # -- discovery ---------------------------------------------------------------------------
 
     async def discover(self) -> list[Partition]:
         fmt = SEP.join(SINFO_FIELDS)
-        result = await self._run(["sinfo", "-h", "-N", "-o", fmt])
-        if result.returncode != 0:
-            raise ClusterUnreachable(self.context.cluster_id, _last_line(result.stderr))
+        listing = await self.run_checked(["sinfo", "-h", "-N", "-o", fmt])
         partitions: dict[str, dict[str, Any]] = {}
-        for line in result.stdout.splitlines():
+        for line in listing.splitlines():
             fields = line.split(SEP)
             if len(fields) < len(SINFO_FIELDS):
                 continue
@@ -232,26 +187,16 @@ class SlurmBackend(Backend):
             part["nodes_total"] += 1
             if state.rstrip("*~#!%$@^-").lower() == "idle":
                 part["nodes_idle"] += 1
-            part["cpus_per_node"] = max(part["cpus_per_node"], _int(cpus))
-            part["memory_mb_per_node"] = max(part["memory_mb_per_node"], _int(mem))
+            part["cpus_per_node"] = max(part["cpus_per_node"], leading_int(cpus))
+            part["memory_mb_per_node"] = max(part["memory_mb_per_node"], leading_int(mem))
             part["gpus_per_node"] = max(part["gpus_per_node"], gpus)
             part["gpu_types"] = sorted(set(part["gpu_types"]) | set(gpu_types))
             idle_cpus = cpu_states.split("/")
             if len(idle_cpus) == 4:
-                part["cpus_idle"] += _int(idle_cpus[1])
+                part["cpus_idle"] += leading_int(idle_cpus[1])
         return [Partition(**p) for p in partitions.values()]
 
     # -- submit ------------------------------------------------------------------------------
-
-    async def _working_dir(self, working_dir: Optional[str]) -> str:
-        home = await self.transport.home()
-        if not working_dir:
-            return home
-        if working_dir.startswith("~/"):
-            working_dir = working_dir[2:]
-        if working_dir.startswith("/"):
-            return working_dir
-        return f"{home.rstrip('/')}/{working_dir}"
 
     def sbatch_argv(self, request: SubmitRequest, working_dir: str) -> list[str]:
         """sbatch options from validated fields only; each value is one argv element."""
@@ -287,17 +232,9 @@ class SlurmBackend(Backend):
         return argv
 
     async def submit(self, request: SubmitRequest) -> SubmitResult:
-        working_dir = await self._working_dir(request.working_dir)
-        try:
-            exists = await self.transport.is_dir(working_dir)
-        except TransportError as exc:
-            raise ClusterUnreachable(self.context.cluster_id, str(exc)) from exc
-        if not exists:
-            raise InvalidRequest.for_field(
-                "working_dir", f"'{working_dir}' is not an existing directory on the cluster"
-            )
+        working_dir = await self.existing_working_dir(request.working_dir)
         argv = self.sbatch_argv(request, working_dir)
-        result = await self._run(argv, input=request.script, env=request.env)
+        result = await self.run(argv, input=request.script, env=request.env)
         if result.returncode != 0:
             raise _sbatch_error(result.stderr or result.stdout)
         native_id = result.stdout.strip().split(";", 1)[0]
@@ -323,11 +260,9 @@ class SlurmBackend(Backend):
 
     async def _squeue(self) -> list[dict[str, str]]:
         fmt = ",".join(f"{name}:{SEP}" for name in SQUEUE_FIELDS)
-        result = await self._run(["squeue", "--me", "-t", "all", "-r", "-h", "-O", fmt])
-        if result.returncode != 0:
-            raise ClusterUnreachable(self.context.cluster_id, _last_line(result.stderr))
+        listing = await self.run_checked(["squeue", "--me", "-t", "all", "-r", "-h", "-O", fmt])
         rows = []
-        for line in result.stdout.splitlines():
+        for line in listing.splitlines():
             values = line.split(SEP)
             if len(values) < len(SQUEUE_FIELDS):
                 continue
@@ -389,12 +324,12 @@ class SlurmBackend(Backend):
         fields = ["-P", "-n", "-o", "JobID,State,ExitCode,Start,End", "-j", ",".join(native_ids)]
         result = CommandResult(1, "", "")
         if self._history_mode in ("auto", "sacct"):
-            result = await self._run(["sacct", "-X", *fields])
+            result = await self.run(["sacct", "-X", *fields])
             if result.returncode != 0 and "accounting storage is disabled" in result.stderr:
                 if self._history_mode == "auto":
                     self._history_mode = "sacct-c"
         if self._history_mode == "sacct-c":
-            result = await self._run(["sacct", "-c", *fields])
+            result = await self.run(["sacct", "-c", *fields])
         found: dict[str, JobStatus] = {}
         for line in result.stdout.splitlines():
             parts = line.split("|")
@@ -433,26 +368,15 @@ class SlurmBackend(Backend):
 
     # -- control -----------------------------------------------------------------------------
 
-    async def _control(self, argv: list[str]) -> None:
-        result = await self._run(argv)
-        if result.returncode != 0:
-            raise Conflict(f"{argv[0]} refused: {_last_line(result.stderr or result.stdout)}")
-
     async def cancel(self, native_id: str) -> None:
-        await self._control(["scancel", native_id])
+        await self.run_control(["scancel", native_id])
 
     async def hold(self, native_id: str) -> None:
         # uhold: a user hold the user can release again (root's plain hold would be an admin hold).
-        await self._control(["scontrol", "uhold", native_id])
+        await self.run_control(["scontrol", "uhold", native_id])
 
     async def release(self, native_id: str) -> None:
-        await self._control(["scontrol", "release", native_id])
-
-    async def read_log(self, path: str, offset: int, limit: int) -> bytes:
-        try:
-            return await self.transport.read_file(path, offset, limit)
-        except TransportError as exc:
-            raise ClusterUnreachable(self.context.cluster_id, str(exc)) from exc
+        await self.run_control(["scontrol", "release", native_id])
 
     def check_resources(self, resources: ResourceRequest, partition: Partition) -> list[FieldError]:
         return []
@@ -495,22 +419,12 @@ def aggregate(tasks: list[JobStatus]) -> JobStatus:
 
 def _sbatch_error(message: str) -> InvalidRequest:
     errors = [ln for ln in message.splitlines() if "error:" in ln]
-    text = _last_line((errors[0] if errors else message).replace("sbatch: error: ", ""))
+    text = last_line((errors[0] if errors else message).replace("sbatch: error: ", ""))
     lowered = text.lower()
     for marker, field in SBATCH_ERROR_FIELDS:
         if marker in lowered:
             return InvalidRequest.for_field(field, f"Slurm refused the job: {text}")
     return InvalidRequest.for_field("script", f"Slurm refused the job: {text}")
-
-
-def _last_line(text: str) -> str:
-    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
-    return lines[-1] if lines else "no output"
-
-
-def _int(value: str) -> int:
-    match = re.match(r"\d+", value.strip())
-    return int(match.group()) if match else 0
 
 
 def _max_nodes(size: str) -> Optional[int]:

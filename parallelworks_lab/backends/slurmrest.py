@@ -41,6 +41,7 @@ from ..transports import (
     make_transport,
 )
 from .base import Backend, BackendContext, BackendSettings, JobStatus, SubmitRequest, SubmitResult
+from .cli import resolve_working_dir
 from .slurm import SBATCH_ERROR_FIELDS, UNREACHABLE_MARKERS, aggregate, expand_pattern, parse_gpus
 from .slurm_states import normalize
 from .slurmrest_versions import (
@@ -612,11 +613,7 @@ class SlurmRestBackend(Backend):
                 "must be an absolute path on this cluster (it has no 'working_dir' setting "
                 "and no transport to find a home directory with)",
             )
-        if not working_dir:
-            return home
-        if working_dir.startswith("~/"):
-            working_dir = working_dir[2:]
-        return f"{home.rstrip('/')}/{working_dir}"
+        return resolve_working_dir(home, working_dir)
 
     def job_description(self, request: SubmitRequest, working_dir: str) -> JobDescription:
         """The job from validated fields only; the script is the batch script, untouched."""

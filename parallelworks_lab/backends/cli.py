@@ -1,0 +1,131 @@
+"""What every scheduler driven by its command-line tools shares (Slurm, Grid Engine, ...).
+
+A subclass adds the scheduler's own commands and parsing; running them over a transport, mapping
+an unanswering scheduler to "cluster unreachable", resolving working directories and reading
+logs are here, so a new command-line scheduler is one small module.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, ClassVar, Optional
+
+from pydantic import Field
+
+from ..errors import ClusterUnreachable, Conflict, InvalidRequest
+from ..transports import (
+    CommandResult,
+    LocalTransport,
+    LocalTransportSettings,
+    Transport,
+    TransportError,
+    TransportSettings,
+    make_transport,
+)
+from .base import Backend, BackendSettings
+
+
+class CommandLineSettings(BackendSettings):
+    transport: TransportSettings = Field(default_factory=LocalTransportSettings)
+    env: dict[str, str] = Field(
+        default_factory=dict,
+        description="Environment for every scheduler command (e.g. SLURM_CONF, SGE_ROOT).",
+    )
+    command_timeout: float = Field(default=30.0, gt=0)
+
+
+def resolve_working_dir(home: str, working_dir: Optional[str]) -> str:
+    """Absolute as given; relative (or ``~/...``) to ``home``; ``home`` when not given."""
+    if not working_dir:
+        return home
+    if working_dir.startswith("~/"):
+        working_dir = working_dir[2:]
+    if working_dir.startswith("/"):
+        return working_dir
+    return f"{home.rstrip('/')}/{working_dir}"
+
+
+def last_line(text: str) -> str:
+    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
+    return lines[-1] if lines else "no output"
+
+
+def leading_int(value: str) -> int:
+    match = re.match(r"\d+", value.strip())
+    return int(match.group()) if match else 0
+
+
+class CommandLineBackend(Backend):
+    settings: CommandLineSettings
+    #: Lower-case fragments of a failed command's output meaning "the scheduler did not answer".
+    unreachable_markers: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, settings: BackendSettings, context: Any) -> None:
+        super().__init__(settings, context)
+        self.transport: Transport = make_transport(self.settings.transport)
+        if isinstance(self.transport, LocalTransport):
+            # On the login node itself, relative paths mean the Jupyter root directory.
+            self.transport.set_home(self.context.root_dir)
+
+    @property
+    def commands_run(self) -> int:
+        return self.transport.commands_run
+
+    async def close(self) -> None:
+        await self.transport.close()
+
+    async def run(
+        self, argv: list[str], *, input: Optional[str] = None, env: Optional[dict[str, str]] = None
+    ) -> CommandResult:
+        """Run a scheduler command; ClusterUnreachable when the scheduler could not be asked."""
+        try:
+            result = await self.transport.run(
+                argv,
+                input=input,
+                env={**self.settings.env, **(env or {})},
+                timeout=self.settings.command_timeout,
+            )
+        except TransportError as exc:
+            raise ClusterUnreachable(self.context.cluster_id, str(exc)) from exc
+        if result.returncode == 127:
+            raise ClusterUnreachable(
+                self.context.cluster_id, f"{argv[0]}: command not found on the cluster"
+            )
+        output = (result.stderr + result.stdout).lower()
+        if result.returncode != 0 and any(m in output for m in self.unreachable_markers):
+            raise ClusterUnreachable(self.context.cluster_id, last_line(result.stderr))
+        return result
+
+    async def run_checked(self, argv: list[str]) -> str:
+        """stdout of a query that must succeed (a failure means we cannot see the cluster)."""
+        result = await self.run(argv)
+        if result.returncode != 0:
+            raise ClusterUnreachable(
+                self.context.cluster_id, f"{argv[0]}: {last_line(result.stderr or result.stdout)}"
+            )
+        return result.stdout
+
+    async def run_control(self, argv: list[str]) -> None:
+        """cancel/hold/release: a refusal is a conflict with the job's state, with the reason."""
+        result = await self.run(argv)
+        if result.returncode != 0:
+            raise Conflict(f"{argv[0]} refused: {last_line(result.stderr or result.stdout)}")
+
+    async def existing_working_dir(self, working_dir: Optional[str]) -> str:
+        """The absolute working directory on the cluster; 400 on ``working_dir`` if missing."""
+        try:
+            path = resolve_working_dir(await self.transport.home(), working_dir)
+            exists = await self.transport.is_dir(path)
+        except TransportError as exc:
+            raise ClusterUnreachable(self.context.cluster_id, str(exc)) from exc
+        if not exists:
+            raise InvalidRequest.for_field(
+                "working_dir", f"'{path}' is not an existing directory on the cluster"
+            )
+        return path
+
+    async def read_log(self, path: str, offset: int, limit: int) -> bytes:
+        try:
+            return await self.transport.read_file(path, offset, limit)
+        except TransportError as exc:
+            raise ClusterUnreachable(self.context.cluster_id, str(exc)) from exc
