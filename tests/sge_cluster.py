@@ -2,38 +2,13 @@
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-from pathlib import Path
 from typing import Any
 
-import pytest
-
-REPO = Path(__file__).resolve().parents[1]
+from .dev_cluster import start_dev_cluster
 
 
 def start_sge() -> dict[str, Any]:
-    result = subprocess.run(
-        ["bash", str(REPO / "dev" / "sge" / "up.sh")],
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=False,
-    )
-    if result.returncode != 0:
-        why = (result.stderr or result.stdout).strip().splitlines()[-5:]
-        message = (
-            f"the Grid Engine test cluster could not be started (exit {result.returncode}): "
-            + " | ".join(why)
-            + " -- run `make sge-up` as root on Debian to run these tests"
-        )
-        if result.returncode == 77 and os.environ.get("CI") != "true":
-            pytest.skip(message)
-        pytest.fail(message)
-    path = Path(result.stdout.strip().splitlines()[-1])
-    info: dict[str, Any] = json.loads(path.read_text())
-    return info
+    return start_dev_cluster("sge", "Grid Engine")
 
 
 def sge_cluster_entry(cluster_id: str, info: dict[str, Any]) -> dict[str, Any]:

@@ -2,42 +2,17 @@
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-from pathlib import Path
 from typing import Any
 
-import pytest
+from .dev_cluster import start_dev_cluster
 
-REPO = Path(__file__).resolve().parents[1]
 # Finished jobs leave squeue after MinJobAge: short, so tests also exercise the history path.
 MIN_JOB_AGE = "5"
+SLURM_ENV = {"PWLAB_SLURM_MIN_JOB_AGE": MIN_JOB_AGE, "PWLAB_SLURM_SMOKE": "0"}
 
 
 def start_slurm() -> dict[str, Any]:
-    env = {**os.environ, "PWLAB_SLURM_MIN_JOB_AGE": MIN_JOB_AGE, "PWLAB_SLURM_SMOKE": "0"}
-    result = subprocess.run(
-        ["bash", str(REPO / "dev" / "slurm" / "up.sh")],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    if result.returncode != 0:
-        why = (result.stderr or result.stdout).strip().splitlines()[-5:]
-        message = (
-            f"the Slurm test cluster could not be started (exit {result.returncode}): "
-            + " | ".join(why)
-            + " -- run `make slurm-up` as root on Debian to run these tests"
-        )
-        if result.returncode == 77 and os.environ.get("CI") != "true":
-            pytest.skip(message)
-        pytest.fail(message)
-    path = Path(result.stdout.strip().splitlines()[-1])
-    info: dict[str, Any] = json.loads(path.read_text())
-    return info
+    return start_dev_cluster("slurm", "Slurm", SLURM_ENV)
 
 
 def slurm_cluster_entry(cluster_id: str, info: dict[str, Any]) -> dict[str, Any]:

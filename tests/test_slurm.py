@@ -6,7 +6,6 @@ import asyncio
 import logging
 import os
 import signal
-import subprocess
 import time
 import uuid
 from pathlib import Path
@@ -35,7 +34,7 @@ from parallelworks_lab.store import JobStore
 from parallelworks_lab.transports.ssh import quote_command
 
 from .sge_cluster import sge_cluster_entry
-from .slurm_cluster import REPO, slurm_cluster_entry
+from .slurm_cluster import slurm_cluster_entry, start_slurm
 
 
 def backend_for(info: dict[str, Any], cluster_id: str, tmp_path: Path) -> SlurmBackend:
@@ -115,13 +114,7 @@ async def test_controller_outage_marks_cluster_unreachable_and_loses_nothing(
             await asyncio.sleep(8)  # the job ends while nobody can ask
             assert service.get_job(job.id).state is JobState.RUNNING
         finally:
-            subprocess.run(
-                ["bash", str(REPO / "dev" / "slurm" / "up.sh")],
-                env={**os.environ, "PWLAB_SLURM_MIN_JOB_AGE": "5", "PWLAB_SLURM_SMOKE": "0"},
-                capture_output=True,
-                check=True,
-                timeout=300,
-            )
+            start_slurm()  # brings back only the stopped controller
         service.pollers["slurm"].wake()
         deadline = time.monotonic() + 90
         while not service.get_job(job.id).terminal:
