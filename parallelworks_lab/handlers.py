@@ -93,6 +93,12 @@ class ClusterHandler(BaseHandler):
         self.write_model(await self.service.cluster_detail(cluster_id))
 
 
+class ClusterStartHandler(BaseHandler):
+    @web.authenticated
+    async def post(self, cluster_id: str) -> None:
+        self.write_model(await self.service.start_cluster(cluster_id), status=202)
+
+
 class JobsHandler(BaseHandler):
     @web.authenticated
     async def get(self) -> None:
@@ -165,6 +171,7 @@ def route(path: str) -> str:
 HANDLERS: list[tuple[str, type[BaseHandler]]] = [
     (route("clusters/?"), ClustersHandler),
     (route(f"clusters/{CLUSTER_ID}/?"), ClusterHandler),
+    (route(f"clusters/{CLUSTER_ID}/start/?"), ClusterStartHandler),
     (route("jobs/?"), JobsHandler),
     (route(f"jobs/{JOB_ID}/?"), JobHandler),
     (route(f"jobs/{JOB_ID}/(?P<action>hold|release)/?"), JobActionHandler),

@@ -176,7 +176,10 @@ class ClusterSummary(BaseModel):
     id: str
     name: str
     kind: str
-    status: str = Field(description="ok, unreachable, auth_rejected (credentials refused) or error")
+    status: str = Field(
+        description="ok, unreachable, auth_rejected (credentials refused) or error; clusters "
+        "from a provider (ACTIVATE) also off, starting, stopping and degraded (no SSH)"
+    )
     status_message: Optional[str] = None
     description: str = ""
     python: str = Field(

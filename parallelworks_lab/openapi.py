@@ -90,6 +90,20 @@ def openapi_spec(base_url: str = "/") -> dict[str, Any]:
                     },
                 }
             },
+            "/clusters/{cluster_id}/start": {
+                "post": {
+                    "summary": "Switch on a cluster that is off (Parallel Works ACTIVATE); "
+                    "progress follows as cluster status events until it is ok",
+                    "parameters": [CLUSTER_ID],
+                    "responses": {
+                        "202": _json("ClusterSummary", "Start requested; status `starting`"),
+                        **ERRORS,
+                        **NOT_FOUND,
+                        "409": _json("ErrorBody", "The cluster cannot be started (not off)"),
+                        **UNREACHABLE,
+                    },
+                }
+            },
             "/jobs": {
                 "get": {
                     "summary": "List jobs, newest first",

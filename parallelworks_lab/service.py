@@ -27,6 +27,7 @@ from .models import (
     LogChunk,
 )
 from .poller import Poller
+from .providers import PROVIDERS, ClusterProvider, load_provider_class
 from .states import JobState
 from .store import JobStore
 
@@ -103,35 +104,77 @@ class JobService:
         self._start_lock = asyncio.Lock()
         self.clusters: dict[str, Cluster] = {}
         self.pollers: dict[str, Poller] = {}
+        #: Sources of clusters known only at run time (e.g. a Parallel Works ACTIVATE account).
+        self.providers: dict[str, ClusterProvider] = {}
         classes = {**DEFAULT_BACKENDS, **(backend_classes or {})}
         for entry in clusters or DEFAULT_CLUSTERS:
             config, options = ClusterConfig.split(entry)
-            if config.id in self.clusters:
+            if config.id in self.clusters or config.id in self.providers:
                 raise ValueError(f"cluster id '{config.id}' is configured twice")
-            if config.kind not in classes:
-                raise ValueError(
-                    f"cluster '{config.id}': unknown kind '{config.kind}'; known: "
-                    + ", ".join(sorted(classes))
-                )
             context = BackendContext(
                 cluster_id=config.id,
                 state_dir=state_dir / "clusters" / config.id,
                 root_dir=root_dir,
             )
+            if config.kind in PROVIDERS and config.kind not in classes:
+                provider_class = load_provider_class(PROVIDERS[config.kind])
+                self.providers[config.id] = provider_class.from_config(
+                    config, options, self, context
+                )
+                continue
+            if config.kind not in classes:
+                raise ValueError(
+                    f"cluster '{config.id}': unknown kind '{config.kind}'; known: "
+                    + ", ".join(sorted({*classes, *PROVIDERS}))
+                )
             backend = load_backend_class(classes[config.kind]).from_config(options, context)
-            cluster = Cluster(config, backend)
-            self.clusters[config.id] = cluster
-            poller = Poller(
-                cluster,
-                store,
-                config.poll_interval or poll_interval,
-                on_job_change=self._job_changed,
-                on_status_change=self._cluster_changed,
-                is_submitting=self._submitting.__contains__,
-                log=self.log,
+            self._attach(Cluster(config, backend))
+
+    def _attach(self, cluster: Cluster) -> Poller:
+        """Register a cluster and its poller (not started)."""
+        poller = Poller(
+            cluster,
+            self.store,
+            cluster.config.poll_interval or self.poll_interval,
+            on_job_change=self._job_changed,
+            on_status_change=self._cluster_changed,
+            is_submitting=self._submitting.__contains__,
+            log=self.log,
+        )
+        cluster.backend.context.request_poll = poller.wake
+        self.clusters[cluster.id] = cluster
+        self.pollers[cluster.id] = poller
+        return poller
+
+    async def _start_cluster(self, cluster: Cluster) -> None:
+        try:
+            await cluster.backend.start()
+        except Exception as exc:
+            self.log.warning("cluster %s did not start: %s", cluster.id, exc)
+            cluster.set_status("unreachable", str(exc))
+        self.pollers[cluster.id].start()
+
+    async def add_cluster(self, cluster: Cluster) -> None:
+        """Add a cluster at run time (from a provider); its poller runs once the service has."""
+        if cluster.id in self.clusters:
+            raise ValueError(f"cluster id '{cluster.id}' is already in use")
+        self._attach(cluster)
+        if self._started:
+            await self._start_cluster(cluster)
+        self._cluster_changed(cluster)
+
+    async def remove_cluster(self, cluster_id: str) -> None:
+        """Stop watching a cluster and forget it; its jobs stay in the store."""
+        cluster = self.clusters.pop(cluster_id, None)
+        poller = self.pollers.pop(cluster_id, None)
+        if poller is not None:
+            await poller.stop()
+        if cluster is not None:
+            await cluster.backend.close()
+            self._emit(
+                CLUSTER_EVENT,
+                {"cluster": cluster_id, "status": "removed", "message": "no longer available"},
             )
-            context.request_poll = poller.wake
-            self.pollers[config.id] = poller
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -139,16 +182,15 @@ class JobService:
         async with self._start_lock:
             if self._started:
                 return
-            for cluster in self.clusters.values():
-                try:
-                    await cluster.backend.start()
-                except Exception as exc:
-                    self.log.warning("cluster %s did not start: %s", cluster.id, exc)
-                    cluster.set_status("unreachable", str(exc))
-                self.pollers[cluster.id].start()
+            for cluster in list(self.clusters.values()):
+                await self._start_cluster(cluster)
             self._started = True
+            for provider in self.providers.values():
+                await provider.start()
 
     async def stop(self) -> None:
+        for provider in self.providers.values():
+            await provider.stop()
         for poller in self.pollers.values():
             await poller.stop()
         for cluster in self.clusters.values():
@@ -190,6 +232,21 @@ class JobService:
 
     async def cluster_detail(self, cluster_id: str) -> ClusterDetail:
         return await self.cluster(cluster_id).detail(polls=self.pollers[cluster_id].polls)
+
+    def cluster_changed(self, cluster: Cluster) -> None:
+        """Tell listeners about a status a provider set on one of its clusters."""
+        self._cluster_changed(cluster)
+
+    async def start_cluster(self, cluster_id: str) -> ClusterSummary:
+        """Switch on a cluster that is off (only clusters whose backend can do it)."""
+        cluster = self.cluster(cluster_id)
+        power_on = getattr(cluster.backend, "power_on", None)
+        if power_on is None:
+            raise Conflict(
+                f"cluster '{cluster_id}' ({cluster.config.kind}) cannot be started from here"
+            )
+        await power_on()
+        return cluster.summary()
 
     # -- jobs --------------------------------------------------------------------------------
 
