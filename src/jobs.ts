@@ -20,7 +20,12 @@ const CLUSTER_STATUSES: readonly ClusterStatus[] = [
   'ok',
   'unreachable',
   'auth_rejected',
-  'error'
+  'error',
+  'off',
+  'starting',
+  'stopping',
+  'degraded',
+  'removed'
 ];
 
 /**
@@ -174,6 +179,10 @@ export function applyClusterEvent(
   clusters: Map<string, ICluster>,
   event: IClusterStatusEvent
 ): boolean {
+  if (event.status === 'removed') {
+    // A cluster a provider no longer offers (its jobs stay listed).
+    return clusters.delete(event.cluster);
+  }
   const current = clusters.get(event.cluster);
   const message = event.message ?? null;
   if (

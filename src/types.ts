@@ -73,7 +73,16 @@ export const TERMINAL_STATES: readonly JobState[] = [
 /**
  * Reachability of a cluster, as seen by the server.
  */
-export type ClusterStatus = 'ok' | 'unreachable' | 'auth_rejected' | 'error';
+export type ClusterStatus =
+  | 'ok'
+  | 'unreachable'
+  | 'auth_rejected'
+  | 'error'
+  | 'off'
+  | 'starting'
+  | 'stopping'
+  | 'degraded'
+  | 'removed';
 
 /**
  * A cluster in `GET clusters`.

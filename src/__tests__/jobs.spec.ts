@@ -463,3 +463,23 @@ describe('credentials rejected', () => {
     expect(clusterStatusLabel(cluster)).toBe('credentials rejected');
   });
 });
+
+describe('clusters from a provider', () => {
+  it('shows platform states and drops a removed cluster', () => {
+    const clusters = new Map([
+      ['pw-a', makeCluster({ id: 'pw-a', status: 'ok' })]
+    ]);
+    const starting = {
+      schema_id: 'urn:parallelworks-lab:cluster-status',
+      cluster: 'pw-a',
+      status: 'starting',
+      message: 'provisioning'
+    };
+    expect(isClusterStatusEvent(starting as any)).toBe(true);
+    expect(applyClusterEvent(clusters, starting as any)).toBe(true);
+    expect(clusterStatusLabel(clusters.get('pw-a')!)).toBe('starting');
+    const removed = { ...starting, status: 'removed', message: null };
+    expect(applyClusterEvent(clusters, removed as any)).toBe(true);
+    expect(clusters.has('pw-a')).toBe(false);
+  });
+});

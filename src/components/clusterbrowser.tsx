@@ -64,6 +64,11 @@ export function clusterStatusLabel(cluster: ICluster): string {
       return 'unreachable';
     case 'auth_rejected':
       return 'credentials rejected';
+    case 'off':
+    case 'starting':
+    case 'stopping':
+    case 'degraded':
+      return cluster.status;
     default:
       return /token|auth|401|403|credential/i.test(cluster.status_message ?? '')
         ? 'token rejected'
