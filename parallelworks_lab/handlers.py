@@ -147,6 +147,12 @@ class JobActionHandler(BaseHandler):
         self.write_model(job)
 
 
+class JobSubmissionHandler(BaseHandler):
+    @web.authenticated
+    async def get(self, job_id: str) -> None:
+        self.write_model(self.service.get_submission(job_id))
+
+
 class JobLogsHandler(BaseHandler):
     @web.authenticated
     async def get(self, job_id: str) -> None:
@@ -176,5 +182,6 @@ HANDLERS: list[tuple[str, type[BaseHandler]]] = [
     (route(f"jobs/{JOB_ID}/?"), JobHandler),
     (route(f"jobs/{JOB_ID}/(?P<action>hold|release)/?"), JobActionHandler),
     (route(f"jobs/{JOB_ID}/logs/?"), JobLogsHandler),
+    (route(f"jobs/{JOB_ID}/submission/?"), JobSubmissionHandler),
     (route("openapi.json"), OpenAPIHandler),
 ]

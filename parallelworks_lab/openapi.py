@@ -145,6 +145,17 @@ def openapi_spec(base_url: str = "/") -> dict[str, Any]:
                 },
                 "delete": {"summary": "Cancel a job", **job_action},
             },
+            "/jobs/{job_id}/submission": {
+                "get": {
+                    "summary": "What was submitted (script or command, resources, env, after)",
+                    "parameters": [JOB_ID],
+                    "responses": {
+                        "200": _json("JobSubmit", "The submit request"),
+                        **ERRORS,
+                        **NOT_FOUND,
+                    },
+                }
+            },
             "/jobs/{job_id}/hold": {"post": {"summary": "Hold a queued job", **job_action}},
             "/jobs/{job_id}/release": {"post": {"summary": "Release a held job", **job_action}},
             "/jobs/{job_id}/logs": {

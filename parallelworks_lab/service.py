@@ -256,6 +256,18 @@ class JobService:
             raise NotFound(f"unknown job '{job_id}'")
         return job
 
+    def get_submission(self, job_id: str) -> JobSubmit:
+        """What was submitted for this job (for an array task: its array job's submission)."""
+        self.get_job(job_id)  # 404 for unknown ids
+        request = self.store.request(job_id) or {}
+        parent = request.get("array_task_of")
+        if isinstance(parent, str):
+            return self.get_submission(parent)
+        try:
+            return JobSubmit.model_validate(request)
+        except ValueError:
+            raise NotFound(f"job '{job_id}' has no stored submission") from None
+
     def list_jobs(
         self,
         *,

@@ -161,6 +161,14 @@ class JobStore:
         ).fetchone()
         return None if row is None else self._to_job(row)
 
+    def request(self, job_id: str) -> Optional[dict[str, Any]]:
+        """The submit request as it was received (what "resubmit with edits" starts from)."""
+        row = self._db.execute("SELECT request FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        if row is None:
+            return None
+        data: dict[str, Any] = json.loads(row[0])
+        return data
+
     def submit_token(self, job_id: str) -> Optional[str]:
         row = self._db.execute("SELECT submit_token FROM jobs WHERE id = ?", (job_id,)).fetchone()
         return None if row is None else str(row[0])

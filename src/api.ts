@@ -92,6 +92,10 @@ export interface IJobsAPI {
   hold(id: string): Promise<IJob>;
   release(id: string): Promise<IJob>;
   readLog(id: string, stream: LogStream, offset: number): Promise<ILogChunk>;
+  /**
+   * What was submitted for a job (script or command, resources, env, after).
+   */
+  getSubmission(id: string): Promise<IJobSubmission>;
 }
 
 /**
@@ -150,6 +154,9 @@ export function createJobsAPI(settings?: ServerConnection.ISettings): IJobsAPI {
         {},
         settings
       );
+    },
+    getSubmission(id: string) {
+      return requestAPI<IJobSubmission>(job(id, 'submission'), {}, settings);
     }
   };
 }

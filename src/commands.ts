@@ -194,13 +194,20 @@ export function addCommands(context: ICommandContext): void {
     label: args => label(args, 'Resubmit…', 'Resubmit HPC Job with Edits…'),
     caption: 'Open the submit form filled with this job',
     isEnabled: args => !!target(args),
-    execute: args => {
+    execute: async args => {
       const job = target(args);
       if (job) {
         const root = PageConfig.getOption('serverRoot');
-        pwlab.openSubmitForm(
-          prefillFromJob(job, root, pwlab.submission(job.id))
-        );
+        // The server keeps every submission; the session cache saves a request.
+        let spec = pwlab.submission(job.id);
+        if (!spec) {
+          try {
+            spec = await pwlab.api.getSubmission(job.id);
+          } catch (reason) {
+            console.warn('parallelworks-lab: no stored submission', reason);
+          }
+        }
+        pwlab.openSubmitForm(prefillFromJob(job, root, spec));
       }
     }
   });

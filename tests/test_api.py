@@ -233,3 +233,24 @@ async def test_openapi_describes_every_route(api, jp_serverapp):
     assert {"Job", "JobSubmit", "ResourceRequest", "ErrorBody"} <= set(
         spec["components"]["schemas"]
     )
+
+
+async def test_submission_is_kept_for_resubmit(api):
+    body = {
+        "cluster": "local",
+        "script": "#!/bin/bash\necho $A\n",
+        "name": "again",
+        "resources": {"cpus_per_task": 2, "time_limit_minutes": 5},
+        "env": {"A": "1"},
+    }
+    job = await api.submit(**body)
+    kept = await api.get(f"jobs/{job['id']}/submission")
+    assert kept["script"] == body["script"] and kept["command"] is None
+    assert kept["env"] == {"A": "1"} and kept["name"] == "again"
+    assert kept["resources"]["cpus_per_task"] == 2
+    assert kept["resources"]["time_limit_minutes"] == 5
+    # It can be sent back as it is.
+    again = await api.submit(**kept)
+    assert again["id"] != job["id"]
+    status, answer = await api.call("GET", "jobs/0123456789ab/submission")
+    assert status == 404, answer

@@ -175,3 +175,15 @@ describe('job calls', () => {
     });
   });
 });
+
+describe('stored submissions', () => {
+  it('reads what was submitted for a job', async () => {
+    const spec = { cluster: 'local', script: '#!/bin/bash\necho hi\n' };
+    const { settings, requests } = settingsFor(() => json(spec));
+    const api = createJobsAPI(settings);
+    expect(await api.getSubmission('abc 1')).toEqual(spec);
+    expect(new URL(requests[0].url).pathname).toBe(
+      '/lab-base/parallelworks-lab/jobs/abc%201/submission'
+    );
+  });
+});

@@ -270,6 +270,19 @@ export class FakeAPI implements IJobsAPI {
     return this.onSubmit(body);
   }
 
+  /**
+   * Stored submissions by job id (what `GET jobs/{id}/submission` answers).
+   */
+  submissions = new Map<string, IJobSubmission>();
+
+  async getSubmission(id: string): Promise<IJobSubmission> {
+    const spec = this.submissions.get(id);
+    if (!spec) {
+      throw new APIError(`unknown job '${id}'`, 404);
+    }
+    return spec;
+  }
+
   async cancel(id: string): Promise<IJob> {
     return this._act(id, 'cancel', 'CANCELLED');
   }
