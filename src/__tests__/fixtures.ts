@@ -345,3 +345,21 @@ export function deferred(): { promise: Promise<void>; resolve: () => void } {
 export function sleep(ms: number): Promise<void> {
   return new Promise(resolve => setTimeout(resolve, ms));
 }
+
+/**
+ * Wait until `condition` holds (checked every 5 ms), failing after `timeout` ms.
+ * Use this, not a fixed sleep, before asserting that something happened: a
+ * loaded CI machine can be much slower than a laptop.
+ */
+export async function until(
+  condition: () => boolean,
+  timeout = 3000
+): Promise<void> {
+  const deadline = Date.now() + timeout;
+  while (!condition()) {
+    if (Date.now() > deadline) {
+      throw new Error(`condition not met within ${timeout} ms: ${condition}`);
+    }
+    await sleep(5);
+  }
+}

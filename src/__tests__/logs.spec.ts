@@ -1,5 +1,5 @@
 import { LogFollower } from '../logs';
-import { FakeAPI, sleep } from './fixtures';
+import { FakeAPI, sleep, until } from './fixtures';
 
 describe('LogFollower', () => {
   let api: FakeAPI;
@@ -27,16 +27,13 @@ describe('LogFollower', () => {
       interval: 10
     });
     follower.changed.connect((_, data) => data && pieces.push(data));
-    await sleep(40);
-    expect(follower.text).toBe('hello\n');
+    await until(() => follower.text === 'hello\n');
     api.logs.set('j1:stdout', { text: 'hello\nworld\n', done: false });
-    await sleep(40);
-    expect(follower.text).toBe('hello\nworld\n');
+    await until(() => follower.text === 'hello\nworld\n');
     expect(pieces).toEqual(['hello\n', 'world\n']);
     expect(follower.eof).toBe(false);
     api.logs.set('j1:stdout', { text: 'hello\nworld\nbye\n', done: true });
-    await sleep(40);
-    expect(follower.eof).toBe(true);
+    await until(() => follower.eof);
     expect(follower.text).toBe('hello\nworld\nbye\n');
     // Never re-read from the start.
     expect(offsets.filter(o => o === 0)).toHaveLength(1);
@@ -57,9 +54,8 @@ describe('LogFollower', () => {
       stream: 'stdout',
       interval: 1000
     });
-    await sleep(20);
+    await until(() => follower.eof);
     expect(follower.text).toBe('abcdefghij');
-    expect(follower.eof).toBe(true);
   });
 
   it('keeps the tail of a log longer than maxChars', async () => {
@@ -73,7 +69,7 @@ describe('LogFollower', () => {
       stream: 'stdout',
       maxChars: 50
     });
-    await sleep(20);
+    await until(() => follower.eof);
     expect(follower.truncated).toBe(true);
     expect(follower.generation).toBe(1);
     expect(follower.text.length).toBeLessThanOrEqual(50);
@@ -92,8 +88,7 @@ describe('LogFollower', () => {
     await sleep(30);
     expect(api.calls.logs).toBe(0);
     follower.start();
-    await sleep(30);
-    expect(follower.text).toBe('hello\n');
+    await until(() => follower.text === 'hello\n');
     follower.stop();
     await sleep(5);
     const calls = api.calls.logs;
@@ -111,7 +106,7 @@ describe('LogFollower', () => {
       stream: 'stdout',
       interval: 10
     });
-    await sleep(20);
+    await until(() => follower.error !== null);
     expect(follower.error).toBe('log gone');
   });
 });
