@@ -352,9 +352,8 @@ class ResourceForm(_Displayable):
             self._show_server_errors(exc)
             raise
         self.job = job
-        self.status.value = f"Submitted <code>{html.escape(job.id)}</code> " + state_badge(
-            job.state.value
-        )
+        # No state here: it would go stale; the job's monitor shows it live.
+        self.status.value = f"Submitted <code>{html.escape(job.id)}</code>"
         return job
 
     def _show_server_errors(self, exc: PWLabError) -> None:
