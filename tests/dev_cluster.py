@@ -40,3 +40,18 @@ def start_dev_cluster(name: str, title: str, env: dict[str, str] | None = None) 
     path = Path(result.stdout.strip().splitlines()[-1])
     info: dict[str, Any] = json.loads(path.read_text())
     return info
+
+
+def transport_entry(cluster_id: str, info: dict[str, Any]) -> dict[str, Any]:
+    """Our transport settings for a test cluster: its SSH login node for ids ending in "ssh"."""
+    if not cluster_id.endswith("ssh"):
+        return {"type": "local"}
+    ssh = info["ssh"]
+    return {
+        "type": "ssh",
+        "host": ssh["host"],
+        "port": ssh["port"],
+        "username": ssh["username"],
+        "key_file": ssh["key_file"],
+        "known_hosts": ssh["known_hosts"],
+    }

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .dev_cluster import start_dev_cluster
+from .dev_cluster import start_dev_cluster, transport_entry
 
 
 def start_sge() -> dict[str, Any]:
@@ -19,16 +19,5 @@ def sge_cluster_entry(cluster_id: str, info: dict[str, Any]) -> dict[str, Any]:
         "poll_interval": 0.5,
         "default_queue": info["default_queue"],
     }
-    if cluster_id.endswith("ssh"):
-        ssh = info["ssh"]
-        entry["transport"] = {
-            "type": "ssh",
-            "host": ssh["host"],
-            "port": ssh["port"],
-            "username": ssh["username"],
-            "key_file": ssh["key_file"],
-            "known_hosts": ssh["known_hosts"],
-        }
-    else:
-        entry["transport"] = {"type": "local"}
+    entry["transport"] = transport_entry(cluster_id, info)
     return entry

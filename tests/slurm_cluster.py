@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .dev_cluster import start_dev_cluster
+from .dev_cluster import start_dev_cluster, transport_entry
 
 # Finished jobs leave squeue after MinJobAge: short, so tests also exercise the history path.
 MIN_JOB_AGE = "5"
@@ -38,16 +38,5 @@ def slurm_cluster_entry(cluster_id: str, info: dict[str, Any]) -> dict[str, Any]
         "poll_interval": 0.5,
         "command_timeout": 30,
     }
-    if cluster_id.endswith("ssh"):
-        ssh = info["ssh"]
-        entry["transport"] = {
-            "type": "ssh",
-            "host": ssh["host"],
-            "port": ssh["port"],
-            "username": ssh["username"],
-            "key_file": ssh["key_file"],
-            "known_hosts": ssh["known_hosts"],
-        }
-    else:
-        entry["transport"] = {"type": "local"}
+    entry["transport"] = transport_entry(cluster_id, info)
     return entry
