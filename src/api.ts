@@ -96,6 +96,10 @@ export interface IJobsAPI {
    * What was submitted for a job (script or command, resources, env, after).
    */
   getSubmission(id: string): Promise<IJobSubmission>;
+  /**
+   * Start a cluster that is switched off (platform clusters); answers at once.
+   */
+  startCluster(id: string): Promise<ICluster>;
 }
 
 /**
@@ -157,6 +161,13 @@ export function createJobsAPI(settings?: ServerConnection.ISettings): IJobsAPI {
     },
     getSubmission(id: string) {
       return requestAPI<IJobSubmission>(job(id, 'submission'), {}, settings);
+    },
+    startCluster(id: string) {
+      return requestAPI<ICluster>(
+        `clusters/${encodeURIComponent(id)}/start`,
+        post,
+        settings
+      );
     }
   };
 }

@@ -275,6 +275,13 @@ export class FakeAPI implements IJobsAPI {
    */
   submissions = new Map<string, IJobSubmission>();
 
+  started: string[] = [];
+
+  async startCluster(id: string): Promise<ICluster> {
+    this.started.push(id);
+    return { ...makeCluster({ id }), status: 'starting' };
+  }
+
   async getSubmission(id: string): Promise<IJobSubmission> {
     const spec = this.submissions.get(id);
     if (!spec) {

@@ -207,3 +207,39 @@ describe('JobsSidebar', () => {
     expect(widget.node.textContent).toContain('1 of 2 jobs');
   });
 });
+
+describe('a cluster that is switched off', () => {
+  it('offers Start, and only for that cluster', async () => {
+    const api = new FakeAPI();
+    api.clusters = [
+      makeCluster({ id: 'pw-a', name: 'platform A', status: 'off' }),
+      makeCluster({ id: 'hpc', name: 'Big HPC' })
+    ];
+    const model = new JobsModel({
+      api,
+      events: new Signal({}),
+      autoStart: false
+    });
+    const details = new ClusterDetails({ api });
+    await model.refresh();
+    const started: string[] = [];
+    const widget = new JobsSidebar({
+      model,
+      details,
+      onOpenJob: () => undefined,
+      onNewJob: () => undefined,
+      onStartCluster: id => started.push(id)
+    });
+    Widget.attach(widget, document.body);
+    await rendered(widget);
+    const buttons = widget.node.querySelectorAll('.jp-pwlab-cluster-start');
+    expect(buttons.length).toBe(1);
+    const off = widget.node.querySelector('[data-cluster-id="pw-a"]')!;
+    expect(off.querySelector('.jp-pwlab-cluster-start')).toBe(buttons[0]);
+    click(buttons[0] as HTMLElement);
+    expect(started).toEqual(['pw-a']);
+    widget.dispose();
+    model.dispose();
+    details.dispose();
+  });
+});

@@ -22,6 +22,10 @@ export interface IClusterBrowserProps {
    * Open the submit form on a cluster (and partition).
    */
   onNewJob: (cluster: string, partition?: string) => void;
+  /**
+   * Start a cluster that is switched off (offered only then).
+   */
+  onStart?: (cluster: string) => void;
 }
 
 /**
@@ -47,6 +51,7 @@ export function ClusterBrowser(
           cluster={cluster}
           details={details}
           onNewJob={props.onNewJob}
+          onStart={props.onStart}
         />
       ))}
     </ul>
@@ -80,6 +85,7 @@ function ClusterItem(props: {
   cluster: ICluster;
   details: ClusterDetails;
   onNewJob: (cluster: string, partition?: string) => void;
+  onStart?: (cluster: string) => void;
 }): React.ReactElement {
   const { cluster, details } = props;
   const [open, setOpen] = React.useState(false);
@@ -123,6 +129,15 @@ function ClusterItem(props: {
         >
           {clusterStatusLabel(cluster)}
         </span>
+        {cluster.status === 'off' && props.onStart && (
+          <button
+            className="jp-Button jp-mod-styled jp-mod-small jp-pwlab-cluster-start"
+            title={`Start ${cluster.name}`}
+            onClick={() => props.onStart?.(cluster.id)}
+          >
+            Start
+          </button>
+        )}
         <ToolbarButtonComponent
           className="jp-pwlab-cluster-new-job"
           icon={addIcon}

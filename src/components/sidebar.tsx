@@ -23,6 +23,7 @@ export class JobsSidebar extends ReactWidget {
     this.details = options.details;
     this._onOpenJob = options.onOpenJob;
     this._onNewJob = options.onNewJob;
+    this._onStartCluster = options.onStartCluster;
     this.id = JobsSidebar.ID;
     this.title.icon = clusterIcon;
     this.title.caption = 'HPC Jobs';
@@ -91,6 +92,7 @@ export class JobsSidebar extends ReactWidget {
             onNewJob={(cluster, partition) =>
               this._onNewJob(cluster, partition)
             }
+            onStart={this._onStartCluster}
           />
         </section>
         <section
@@ -163,6 +165,7 @@ export class JobsSidebar extends ReactWidget {
   private _clock: number | null = null;
   private _onOpenJob: (id: string) => void;
   private _onNewJob: (cluster?: string, partition?: string) => void;
+  private _onStartCluster?: (cluster: string) => void;
 }
 
 /**
@@ -188,5 +191,9 @@ export namespace JobsSidebar {
      * Open the submit form, optionally on a cluster and partition.
      */
     onNewJob: (cluster?: string, partition?: string) => void;
+    /**
+     * Start a cluster that is switched off.
+     */
+    onStartCluster?: (cluster: string) => void;
   }
 }

@@ -119,7 +119,17 @@ export const corePlugin: JupyterFrontEndPlugin<IParallelWorksLab> = {
         void commands.execute(CommandIDs.newJob, {
           cluster: cluster ?? '',
           partition: partition ?? ''
-        })
+        }),
+      onStartCluster: cluster => {
+        api
+          .startCluster(cluster)
+          .then(() => model.refresh())
+          .catch(reason =>
+            Notification.error(
+              `Cannot start cluster ${cluster}: ${reason.message ?? reason}`
+            )
+          );
+      }
     });
     sidebar.disposed.connect(() => {
       model.dispose();
