@@ -118,6 +118,50 @@ def parse_gpus(gres: str) -> tuple[int, list[str]]:
     return count, types
 
 
+def new_partition(
+    name: str,
+    default: bool,
+    max_time_minutes: Optional[int],
+    max_nodes: Optional[int],
+    state: str,
+) -> dict[str, Any]:
+    """An empty partition tally; :func:`count_node` adds each of its nodes."""
+    return {
+        "name": name,
+        "default": default,
+        "max_time_minutes": max_time_minutes,
+        "max_nodes": max_nodes,
+        "nodes_total": 0,
+        "nodes_idle": 0,
+        "cpus_per_node": 0,
+        "cpus_idle": 0,
+        "memory_mb_per_node": 0,
+        "gpus_per_node": 0,
+        "gpu_types": [],
+        "state": state,
+    }
+
+
+def count_node(
+    part: dict[str, Any],
+    *,
+    idle: bool,
+    cpus: int,
+    cpus_idle: int,
+    memory_mb: int,
+    gres: str,
+) -> None:
+    """Add one node to a partition tally (sizes are the largest node's: what a job can get)."""
+    gpus, gpu_types = parse_gpus(gres)
+    part["nodes_total"] += 1
+    part["nodes_idle"] += int(idle)
+    part["cpus_idle"] += cpus_idle
+    part["cpus_per_node"] = max(part["cpus_per_node"], cpus)
+    part["memory_mb_per_node"] = max(part["memory_mb_per_node"], memory_mb)
+    part["gpus_per_node"] = max(part["gpus_per_node"], gpus)
+    part["gpu_types"] = sorted(set(part["gpu_types"]) | set(gpu_types))
+
+
 def expand_pattern(pattern: str, job_id: str, array_job: str, task: Optional[str]) -> str:
     """Resolve sbatch filename patterns the way Slurm does for the ones we use."""
     out = []
@@ -166,34 +210,19 @@ class SlurmBackend(CommandLineBackend):
             name, _node, cpus, mem, gres, state, limit, size, avail, cpu_states = fields[:10]
             default = name.endswith("*")
             name = name.rstrip("*")
-            gpus, gpu_types = parse_gpus(gres)
-            part = partitions.setdefault(
-                name,
-                {
-                    "name": name,
-                    "default": default,
-                    "max_time_minutes": parse_minutes(limit),
-                    "max_nodes": _max_nodes(size),
-                    "nodes_total": 0,
-                    "nodes_idle": 0,
-                    "cpus_per_node": 0,
-                    "cpus_idle": 0,
-                    "memory_mb_per_node": 0,
-                    "gpus_per_node": 0,
-                    "gpu_types": [],
-                    "state": avail,
-                },
+            if name not in partitions:
+                partitions[name] = new_partition(
+                    name, default, parse_minutes(limit), _max_nodes(size), avail
+                )
+            cpu_counts = cpu_states.split("/")  # allocated/idle/other/total
+            count_node(
+                partitions[name],
+                idle=state.rstrip("*~#!%$@^-").lower() == "idle",
+                cpus=leading_int(cpus),
+                cpus_idle=leading_int(cpu_counts[1]) if len(cpu_counts) == 4 else 0,
+                memory_mb=leading_int(mem),
+                gres=gres,
             )
-            part["nodes_total"] += 1
-            if state.rstrip("*~#!%$@^-").lower() == "idle":
-                part["nodes_idle"] += 1
-            part["cpus_per_node"] = max(part["cpus_per_node"], leading_int(cpus))
-            part["memory_mb_per_node"] = max(part["memory_mb_per_node"], leading_int(mem))
-            part["gpus_per_node"] = max(part["gpus_per_node"], gpus)
-            part["gpu_types"] = sorted(set(part["gpu_types"]) | set(gpu_types))
-            idle_cpus = cpu_states.split("/")
-            if len(idle_cpus) == 4:
-                part["cpus_idle"] += leading_int(idle_cpus[1])
         return [Partition(**p) for p in partitions.values()]
 
     # -- submit ------------------------------------------------------------------------------

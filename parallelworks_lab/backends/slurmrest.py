@@ -42,7 +42,14 @@ from ..transports import (
 )
 from .base import Backend, BackendContext, BackendSettings, JobStatus, SubmitRequest, SubmitResult
 from .cli import resolve_working_dir
-from .slurm import SBATCH_ERROR_FIELDS, UNREACHABLE_MARKERS, aggregate, expand_pattern, parse_gpus
+from .slurm import (
+    SBATCH_ERROR_FIELDS,
+    UNREACHABLE_MARKERS,
+    aggregate,
+    count_node,
+    expand_pattern,
+    new_partition,
+)
 from .slurm_states import normalize
 from .slurmrest_versions import (
     SUPPORTED_VERSIONS,
@@ -562,33 +569,20 @@ class SlurmRestBackend(Backend):
             if not record.name:
                 continue
             default = record.name == default_name if default_name else bool(record.default)
-            out[record.name] = {
-                "name": record.name,
-                "default": default,
-                "max_time_minutes": record.max_time_minutes,
-                "max_nodes": record.max_nodes,
-                "nodes_total": 0,
-                "nodes_idle": 0,
-                "cpus_per_node": 0,
-                "cpus_idle": 0,
-                "memory_mb_per_node": 0,
-                "gpus_per_node": 0,
-                "gpu_types": [],
-                "state": record.state,
-            }
+            out[record.name] = new_partition(
+                record.name, default, record.max_time_minutes, record.max_nodes, record.state
+            )
         for node in nodes:
-            gpus, gpu_types = parse_gpus(node.gres)
             for name in node.partitions:
-                part = out.get(name)
-                if part is None:
-                    continue
-                part["nodes_total"] += 1
-                part["nodes_idle"] += int(node.idle)
-                part["cpus_idle"] += node.cpus_idle
-                part["cpus_per_node"] = max(part["cpus_per_node"], node.cpus)
-                part["memory_mb_per_node"] = max(part["memory_mb_per_node"], node.memory_mb)
-                part["gpus_per_node"] = max(part["gpus_per_node"], gpus)
-                part["gpu_types"] = sorted(set(part["gpu_types"]) | set(gpu_types))
+                if name in out:
+                    count_node(
+                        out[name],
+                        idle=bool(node.idle),
+                        cpus=node.cpus,
+                        cpus_idle=node.cpus_idle,
+                        memory_mb=node.memory_mb,
+                        gres=node.gres,
+                    )
         return [Partition(**p) for p in out.values()]
 
     # -- submit ------------------------------------------------------------------------------
