@@ -4,6 +4,7 @@ import asyncio
 import json
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,8 +27,10 @@ def local_cluster() -> dict[str, Any]:
     }
 
 
-@pytest.fixture
-def jp_server_config(tmp_path, local_cluster):
+def server_config(
+    tmp_path: Path, clusters: list[dict[str, Any]], poll_interval: float = 0.3
+) -> Config:
+    """Our extension alone (terminals off), auth required, a fresh database, these clusters."""
     return Config(
         {
             "ServerApp": {
@@ -39,11 +42,16 @@ def jp_server_config(tmp_path, local_cluster):
             },
             "ParallelWorksLabApp": {
                 "db_path": str(tmp_path / "pwlab" / "jobs.sqlite"),
-                "poll_interval": 0.2,
-                "clusters": [local_cluster],
+                "poll_interval": poll_interval,
+                "clusters": clusters,
             },
         }
     )
+
+
+@pytest.fixture
+def jp_server_config(tmp_path, local_cluster):
+    return server_config(tmp_path, [local_cluster], poll_interval=0.2)
 
 
 class Api:

@@ -20,7 +20,6 @@ if sys.version_info < (3, 11):  # the package's models use enum.StrEnum
     pytest.skip("parallelworks-client's models need Python 3.11+", allow_module_level=True)
 
 import parallelworks_client.models as pwc
-from traitlets.config import Config
 
 from parallelworks_lab.providers.activate import parse_connection
 from parallelworks_lab.providers.platform import (
@@ -30,6 +29,7 @@ from parallelworks_lab.providers.platform import (
 )
 
 from .activate_server import ActivateServer, check_body
+from .conftest import server_config
 
 TERMINAL = {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY"}
 SECRET = "s3cr3t-do-not-leak"
@@ -68,22 +68,7 @@ def jp_server_config(tmp_path, local_cluster, platform, api_key, slurm_cluster):
         "poll_interval": 0.5,
         "request_timeout": 5,
     }
-    return Config(
-        {
-            "ServerApp": {
-                "jpserver_extensions": {
-                    "parallelworks_lab": True,
-                    "jupyter_server_terminals": False,
-                },
-                "allow_unauthenticated_access": False,
-            },
-            "ParallelWorksLabApp": {
-                "db_path": str(tmp_path / "pwlab" / "jobs.sqlite"),
-                "poll_interval": 0.3,
-                "clusters": [local_cluster, entry],
-            },
-        }
-    )
+    return server_config(tmp_path, [local_cluster, entry])
 
 
 @pytest.fixture

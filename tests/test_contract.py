@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from traitlets.config import Config
 
+from .conftest import server_config
 from .sge_cluster import sge_cluster_entry
 from .slurm_cluster import slurm_cluster_entry
 
@@ -58,22 +58,7 @@ def jp_server_config(tmp_path, cluster, slurm_info):
     if slurm_info is not None:
         build = sge_cluster_entry if cluster.startswith("sge") else slurm_cluster_entry
         clusters.append(build(cluster, slurm_info))
-    return Config(
-        {
-            "ServerApp": {
-                "jpserver_extensions": {
-                    "parallelworks_lab": True,
-                    "jupyter_server_terminals": False,
-                },
-                "allow_unauthenticated_access": False,
-            },
-            "ParallelWorksLabApp": {
-                "db_path": str(tmp_path / "pwlab" / "jobs.sqlite"),
-                "poll_interval": 0.3,
-                "clusters": clusters,
-            },
-        }
-    )
+    return server_config(tmp_path, clusters)
 
 
 @pytest.fixture

@@ -21,7 +21,6 @@ from typing import Any
 import httpx
 import jsonschema
 import pytest
-from traitlets.config import Config
 
 from parallelworks_lab.backends.base import BackendContext, SubmitRequest
 from parallelworks_lab.backends.slurmrest import SlurmRestBackend, jwt_claims
@@ -41,6 +40,7 @@ from parallelworks_lab.service import JobService
 from parallelworks_lab.states import JobState
 from parallelworks_lab.store import JobStore
 
+from .conftest import server_config
 from .slurm_cluster import slurm_cluster_entry
 
 DATA = Path(__file__).parent / "data" / "slurmrest"
@@ -211,22 +211,7 @@ def jp_server_config(tmp_path, slurm_cluster, token_file):
             working_dir=info["scratch_dir"],
         ),
     ]
-    return Config(
-        {
-            "ServerApp": {
-                "jpserver_extensions": {
-                    "parallelworks_lab": True,
-                    "jupyter_server_terminals": False,
-                },
-                "allow_unauthenticated_access": False,
-            },
-            "ParallelWorksLabApp": {
-                "db_path": str(tmp_path / "pwlab" / "jobs.sqlite"),
-                "poll_interval": 0.3,
-                "clusters": clusters,
-            },
-        }
-    )
+    return server_config(tmp_path, clusters)
 
 
 async def test_garbage_token_gives_a_clear_cluster_error(api, slurm_cluster):
