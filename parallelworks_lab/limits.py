@@ -80,6 +80,35 @@ def check_limits(resources: ResourceRequest, partition: Partition) -> list[Field
             partition.max_time_minutes,
             "minutes",
         )
+    errors += _check_names(resources, partition)
+    return errors
+
+
+def _check_names(resources: ResourceRequest, partition: Partition) -> list[FieldError]:
+    """Account and QOS against the partition's allow/deny lists (an omitted one is left to the
+    scheduler: it knows the user's default, we do not)."""
+    errors: list[FieldError] = []
+    where = f"partition '{partition.name}'"
+    account, qos = resources.account, resources.qos
+    if account is not None and account in partition.deny_accounts:
+        errors.append(FieldError("resources.account", f"account '{account}' is denied on {where}"))
+    elif account is not None and partition.accounts and account not in partition.accounts:
+        allowed = ", ".join(partition.accounts)
+        errors.append(
+            FieldError(
+                "resources.account",
+                f"account '{account}' is not allowed on {where}; allowed: {allowed}",
+            )
+        )
+    if qos is not None and qos in partition.deny_qos:
+        errors.append(FieldError("resources.qos", f"QOS '{qos}' is denied on {where}"))
+    elif qos is not None and partition.qos and qos not in partition.qos:
+        allowed = ", ".join(partition.qos)
+        errors.append(
+            FieldError(
+                "resources.qos", f"QOS '{qos}' is not allowed on {where}; allowed: {allowed}"
+            )
+        )
     return errors
 
 
@@ -96,6 +125,13 @@ def _partition_bounds(partition: Partition) -> dict[str, Any]:
         props["memory_mb"] = {"maximum": partition.memory_mb_per_node}
     if partition.max_time_minutes is not None:
         props["time_limit_minutes"] = {"maximum": partition.max_time_minutes}
+    # Only allow-lists become choices; a deny list is checked by the server.
+    accounts = [a for a in partition.accounts if a not in partition.deny_accounts]
+    if accounts:
+        props["account"] = {"enum": [*accounts, None]}
+    qos = [q for q in partition.qos if q not in partition.deny_qos]
+    if qos:
+        props["qos"] = {"enum": [*qos, None]}
     return props
 
 

@@ -28,7 +28,8 @@ USAGE = """\
 %pw status ID | %pw logs ID [--stderr] [--follow] | %pw cancel ID | %pw hold ID | %pw release ID
 %pw clusters
 
-options: --cluster ID --partition NAME --nodes N --ntasks N --cpus-per-task N --gpus N
+options: --cluster ID --partition NAME --account NAME --qos NAME
+         --nodes N --ntasks N --cpus-per-task N --gpus N
          --mem SIZE (4G, 500M) --time LIMIT (90, 1:30:00, 1-00:00:00) --name NAME
          --array SPEC --after ID[,ID] --workdir DIR --env NAME=VALUE
          --wait [--timeout SECONDS] (then show the output) --follow (stream the output)
@@ -61,6 +62,8 @@ def _job_options(parser: argparse.ArgumentParser) -> None:
     add = parser.add_argument
     add("--cluster", help="cluster id (default: the first configured)")
     add("--partition", help="partition / queue")
+    add("--account", help="account (project) to charge")
+    add("--qos", help="quality of service")
     add("--nodes", type=int)
     add("--ntasks", type=int)
     add("--cpus-per-task", type=int, dest="cpus_per_task")
@@ -107,6 +110,8 @@ def _submit_options(args: argparse.Namespace) -> dict[str, Any]:
         "env": _parse_env(args.env),
         "after": args.after,
         "partition": args.partition,
+        "account": args.account,
+        "qos": args.qos,
         "nodes": args.nodes,
         "ntasks": args.ntasks,
         "cpus_per_task": args.cpus_per_task,

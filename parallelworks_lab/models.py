@@ -20,6 +20,9 @@ CLUSTER_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 # Slurm-style array specs: "1-10", "1,3,5", "0-15:2", "1-100%10".
 ARRAY_PATTERN = r"^\d+(-\d+(:\d+)?)?(,\d+(-\d+(:\d+)?)?)*(%\d+)?$"
 ENV_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
+# Partition, account and QOS names: what schedulers accept, and nothing a shell or an option
+# parser could read as more than a word.
+SCHEDULER_NAME_PATTERN = r"^[A-Za-z0-9_.][A-Za-z0-9_.-]*$"
 _CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
 
 MAX_SCRIPT_BYTES = 1_000_000
@@ -35,7 +38,7 @@ class ResourceRequest(StrictModel):
     partition: Optional[str] = Field(
         default=None,
         max_length=64,
-        pattern=r"^[A-Za-z0-9_.-]+$",
+        pattern=SCHEDULER_NAME_PATTERN,
         description="Partition (queue); the cluster's default when omitted.",
     )
     nodes: int = Field(default=1, ge=1, le=100_000, description="Number of nodes.")
@@ -53,6 +56,19 @@ class ResourceRequest(StrictModel):
         max_length=256,
         pattern=ARRAY_PATTERN,
         description="Array index spec, e.g. 1-10 or 1,3,5 or 1-100%10.",
+    )
+    account: Optional[str] = Field(
+        default=None,
+        max_length=64,
+        pattern=SCHEDULER_NAME_PATTERN,
+        description="Account (project) the job is charged to; the scheduler's default when "
+        "omitted.",
+    )
+    qos: Optional[str] = Field(
+        default=None,
+        max_length=64,
+        pattern=SCHEDULER_NAME_PATTERN,
+        description="Quality of service; the scheduler's default when omitted.",
     )
 
     @property
@@ -200,6 +216,16 @@ class Partition(BaseModel):
     gpus_per_node: int = 0
     gpu_types: list[str] = Field(default_factory=list)
     state: str = "up"
+    accounts: list[str] = Field(
+        default_factory=list, description="Accounts allowed on this partition; empty: any."
+    )
+    deny_accounts: list[str] = Field(
+        default_factory=list, description="Accounts refused on this partition."
+    )
+    qos: list[str] = Field(
+        default_factory=list, description="QOS allowed on this partition; empty: any."
+    )
+    deny_qos: list[str] = Field(default_factory=list, description="QOS refused on this partition.")
 
 
 class ClusterDetail(ClusterSummary):

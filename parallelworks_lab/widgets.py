@@ -35,6 +35,8 @@ __all__ = ["JobMonitor", "JobTable", "ResourceForm"]
 
 INT_FIELDS = ("nodes", "ntasks", "cpus_per_task", "gpus")
 TEXT_FIELDS = ("memory_mb", "time_limit_minutes", "array")
+# Free text, with the partition's allowed names (if it has a list) offered as choices.
+NAME_FIELDS = ("account", "qos")
 LABELS = {
     "partition": "Partition",
     "nodes": "Nodes",
@@ -44,6 +46,8 @@ LABELS = {
     "memory_mb": "Memory",
     "time_limit_minutes": "Time limit",
     "array": "Array",
+    "account": "Account",
+    "qos": "QOS",
     "name": "Job name",
     "working_dir": "Working dir",
     "body": "Command",
@@ -54,6 +58,8 @@ PLACEHOLDERS = {
     "memory_mb": "default (e.g. 4096, 500M, 4G)",
     "time_limit_minutes": "default (e.g. 90, 1:30:00, 1-00:00:00)",
     "array": "none (e.g. 1-10, 1,3,5, 1-100%10)",
+    "account": "default",
+    "qos": "default",
     "working_dir": "current directory",
     "name": "default",
 }
@@ -87,6 +93,16 @@ def _bounds(schema: Mapping[str, Any], field: str, partition: Optional[str]) -> 
             maximum = then.get("maximum", maximum)
             minimum = then.get("minimum", minimum)
     return minimum, maximum
+
+
+def _choices(schema: Mapping[str, Any], field: str, partition: Optional[str]) -> list[str]:
+    """The names ``partition`` allows for ``field`` (its accounts, its QOS); empty: any."""
+    for branch in schema.get("allOf", []):
+        const = branch.get("if", {}).get("properties", {}).get("partition", {}).get("const")
+        if const == partition:
+            then = branch.get("then", {}).get("properties", {}).get(field, {})
+            return [str(v) for v in then.get("enum", []) if v is not None]
+    return []
 
 
 def _row(label: str, control: Any, error: Any) -> Any:
@@ -199,7 +215,7 @@ class ResourceForm(_Displayable):
         return _row(label or LABELS.get(field_name, field_name), control, error)
 
     def _build_resources(self) -> None:
-        for old in ("partition", *INT_FIELDS, *TEXT_FIELDS):
+        for old in ("partition", *INT_FIELDS, *TEXT_FIELDS, *NAME_FIELDS):
             self.fields.pop(old, None)
             self.errors.pop(old, None)
         self.detail = self.client.cluster(self.cluster_select.value)
@@ -226,8 +242,27 @@ class ResourceForm(_Displayable):
                     value="", placeholder=PLACEHOLDERS[field_name], layout=LAYOUT
                 )
                 rows.append(self._field(field_name, control))
+        for field_name in NAME_FIELDS:
+            if field_name in props:
+                control = widgets.Combobox(
+                    value="",
+                    placeholder=PLACEHOLDERS[field_name],
+                    ensure_option=False,
+                    layout=LAYOUT,
+                )
+                rows.append(self._field(field_name, control))
+        self.fields["partition"].observe(lambda _change: self._offer_names(), names="value")
+        self._offer_names()
         self._resource_box.children = rows
         self.validate()
+
+    def _offer_names(self) -> None:
+        """The chosen partition's accounts/QOS as the combo boxes' choices."""
+        assert self.detail is not None
+        for field_name in NAME_FIELDS:
+            if field_name in self.fields:
+                choices = _choices(self.detail.options_schema, field_name, self.partition)
+                self.fields[field_name].options = choices
 
     # -- values and validation ---------------------------------------------------------------
     @property
@@ -250,6 +285,10 @@ class ResourceForm(_Displayable):
             elif field_name == "time_limit_minutes":
                 out[field_name] = parse_time(text)
             else:
+                out[field_name] = text
+        for field_name in NAME_FIELDS:
+            text = str(self.fields[field_name].value).strip() if field_name in self.fields else ""
+            if text:
                 out[field_name] = text
         return out
 
@@ -284,6 +323,11 @@ class ResourceForm(_Displayable):
                 problems[field_name] = f"must be at least {minimum}"
             elif maximum is not None and raw > maximum:
                 problems[field_name] = f"{raw} exceeds the limit of {maximum} on {where}"
+        for field_name in NAME_FIELDS:
+            text = str(self.fields[field_name].value).strip() if field_name in self.fields else ""
+            allowed = _choices(schema, field_name, self.partition)
+            if text and allowed and text not in allowed:
+                problems[field_name] = f"not allowed on {where}; allowed: {', '.join(allowed)}"
         if self._mode == "notebook":
             try:
                 self._parameters()

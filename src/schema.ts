@@ -73,7 +73,9 @@ const LABELS: Record<string, string> = {
   gpus: 'GPUs',
   memory_mb: 'Memory per node',
   time_limit_minutes: 'Walltime',
-  array: 'Array'
+  array: 'Array',
+  account: 'Account',
+  qos: 'QOS'
 };
 
 /**
@@ -326,8 +328,15 @@ function applyBounds(
     field.minimum = minimum;
   }
   if (Array.isArray(bounds.enum)) {
-    const allowed = bounds.enum.map(String);
-    field.options = field.options.filter(o => allowed.includes(o));
+    const allowed = bounds.enum.filter(v => v !== null).map(String);
+    if (field.kind === 'text') {
+      // Free text on the cluster, a fixed list on this partition (e.g. its accounts).
+      field.kind = 'select';
+      field.options = allowed;
+      field.limitSource = source;
+    } else {
+      field.options = field.options.filter(o => allowed.includes(o));
+    }
   }
 }
 

@@ -119,6 +119,16 @@ export interface IPartition {
   gpus_per_node: number;
   gpu_types: string[];
   state: string;
+  /**
+   * Accounts allowed on this partition; empty: any.
+   */
+  accounts?: string[];
+  deny_accounts?: string[];
+  /**
+   * QOS allowed on this partition; empty: any.
+   */
+  qos?: string[];
+  deny_qos?: string[];
 }
 
 /**
@@ -144,6 +154,8 @@ export interface IResourceRequest {
   memory_mb?: number | null;
   time_limit_minutes?: number | null;
   array?: string | null;
+  account?: string | null;
+  qos?: string | null;
   [key: string]: unknown;
 }
 

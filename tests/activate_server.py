@@ -305,10 +305,18 @@ class ActivateServer:
     async def queues(self) -> dict[str, Any]:
         code, out, err = await self.run("sinfo", "-h", "-o", "%R|%a|%F|%l")
         assert code == 0, err
+        code, conf, err = await self.run("scontrol", "show", "partition", "--oneliner")
+        assert code == 0, err
+        access = {}
+        for line in conf.splitlines():
+            fields = dict(w.split("=", 1) for w in line.split() if "=" in w)
+            access[fields["PartitionName"]] = fields
         queues = []
         for line in out.splitlines():
             name, avail, counts, limit = line.split(SEP)
             alloc, idle, other, total = (int(n) for n in counts.split("/"))
+            fields = access[name]
+            deny = fields.get("DenyAccounts")
             queues.append(
                 {
                     "allocNodes": alloc,
@@ -317,9 +325,10 @@ class ActivateServer:
                     "otherNodes": other,
                     "state": avail.upper(),
                     "totalNodes": total,
-                    "allowAccounts": ["ALL"],
-                    "allowQos": ["normal"],
-                    "denyAccounts": None,
+                    # As the platform agent reports Slurm's lists: ["ALL"] when unrestricted.
+                    "allowAccounts": fields.get("AllowAccounts", "ALL").split(","),
+                    "allowQos": fields.get("AllowQos", "ALL").split(","),
+                    "denyAccounts": deny.split(",") if deny else None,
                     "maxTime": limit,
                 }
             )

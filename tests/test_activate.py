@@ -194,13 +194,30 @@ async def test_cluster_list_and_status_mapping(api, platform, jp_serverapp):
 async def test_partitions_from_the_platform(api, platform):
     detail = await api.get("clusters/pw-hpc")
     parts = {p["name"]: p for p in detail["partitions"]}
-    assert set(parts) == {"debug", "gpu", "multi"}
+    assert set(parts) == {"debug", "gpu", "multi", "proj"}
+    # Who may use a queue, as the platform reports it: offered as choices, checked on submit.
+    assert (parts["proj"]["accounts"], parts["proj"]["qos"]) == (
+        ["physics", "chem"],
+        ["normal", "high"],
+    )
+    assert (parts["multi"]["deny_accounts"], parts["debug"]["accounts"]) == (["guest"], [])
+    [proj] = [
+        b["then"]["properties"]
+        for b in detail["options_schema"]["allOf"]
+        if b["if"]["properties"]["partition"]["const"] == "proj"
+    ]
+    assert proj["account"]["enum"] == ["physics", "chem", None]
     assert parts["debug"]["default"] is True
     assert (parts["debug"]["max_time_minutes"], parts["multi"]["max_time_minutes"]) == (30, 60)
     assert (parts["multi"]["nodes_total"], parts["debug"]["nodes_total"]) == (3, 1)
     assert parts["gpu"]["gpus_per_node"] == 2 and parts["gpu"]["gpu_types"] == ["tesla"]
     assert parts["debug"]["cpus_per_node"] == 8  # node sizes: sinfo over SSH, cached
-    assert detail["options_schema"]["properties"]["partition"]["enum"] == ["debug", "gpu", "multi"]
+    assert detail["options_schema"]["properties"]["partition"]["enum"] == [
+        "debug",
+        "gpu",
+        "multi",
+        "proj",
+    ]
     assert platform.requests["GET clusters/{name}/scheduler-queues"] >= 1
     status, off = await api.call("GET", "clusters/pw-cold")
     assert status == 503 and "stopped on the platform" in off["message"], off
@@ -221,6 +238,32 @@ async def test_submit_over_ssh_completes_with_logs(api, platform, workdir):
     failed = await api.submit(cluster="pw-hpc", working_dir=str(workdir), command="exit 3")
     done = await api.wait(failed["id"], TERMINAL, timeout=60)
     assert (done["state"], done["exit_code"]) == ("FAILED", 3), done
+
+
+async def test_account_and_qos_from_the_queues_reach_sbatch(api, platform, workdir):
+    """The account goes to sbatch over SSH (the job runs under it); one the queue does not
+    allow is refused before anything reaches the cluster."""
+    status, answer = await api.call(
+        "POST",
+        "jobs",
+        {
+            "cluster": "pw-hpc",
+            "working_dir": str(workdir),
+            "command": "true",
+            "resources": {"partition": "proj", "account": "bio"},
+        },
+    )
+    assert status == 400 and answer["errors"][0]["field"] == "resources.account", answer
+    assert "allowed: physics, chem" in answer["message"]
+    job = await api.submit(
+        cluster="pw-hpc",
+        working_dir=str(workdir),
+        command='echo "$SLURM_JOB_ACCOUNT"',
+        resources={"account": "chem"},
+    )
+    done = await api.wait(job["id"], TERMINAL, timeout=60)
+    assert done["state"] == "COMPLETED", done
+    assert await api.read_all(job["id"]) == "chem\n"
 
 
 async def test_array_tasks_are_tracked_over_ssh(api, platform, workdir):

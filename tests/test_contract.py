@@ -222,6 +222,59 @@ async def test_bad_partition_and_over_limit_time_are_400(api, cluster, workdir):
     assert (await api.get("jobs", cluster=cluster))["jobs"] == []
 
 
+async def test_account_reaches_the_scheduler_and_is_checked(api, cluster, workdir):
+    """The account a job is charged to is the one the job runs under; an account or QOS the
+    partition does not allow is a 400 naming the field and what is allowed, before any submit."""
+
+    async def refused(resources: dict[str, Any]) -> tuple[str, str]:
+        status, answer = await api.call(
+            "POST", "jobs", body(cluster, workdir, command="true", resources=resources)
+        )
+        assert status == 400, answer
+        return answer["errors"][0]["field"], answer["message"]
+
+    if cluster == "local":
+        field, message = await refused({"account": "physics"})
+        assert field == "resources.account" and "not supported" in message
+        return
+    sge = cluster.startswith("sge")
+    show_account = (
+        'qstat -j "$JOB_ID" | sed -n "s/^account: *//p"' if sge else 'echo "$SLURM_JOB_ACCOUNT"'
+    )
+    job = await api.submit(
+        **body(cluster, workdir, command=show_account, resources={"account": "physics"})
+    )
+    done = await api.wait(job["id"], TERMINAL, timeout=60)
+    assert done["state"] == "COMPLETED", done
+    assert await api.read_all(job["id"]) == "physics\n"
+    assert done["resources"]["account"] == "physics"
+    if sge:
+        field, message = await refused({"qos": "high"})
+        assert field == "resources.qos" and "not supported" in message
+        return
+    # proj allows accounts physics,chem and QOS normal,high; multi denies guest.
+    field, message = await refused({"partition": "proj", "account": "bio"})
+    assert field == "resources.account" and "allowed: physics, chem" in message
+    field, message = await refused({"partition": "proj", "account": "chem", "qos": "low"})
+    assert field == "resources.qos" and "allowed: normal, high" in message
+    field, message = await refused({"partition": "multi", "account": "guest"})
+    assert field == "resources.account" and "denied" in message
+    assert {j["id"] for j in (await api.get("jobs", cluster=cluster))["jobs"]} == {job["id"]}
+    # Accepted and queued. (Without slurmdbd this cluster cannot run anything on proj, and
+    # Slurm ignores QOS, so the job waits; a real site's accounting would let it run.)
+    queued = await api.submit(
+        **body(
+            cluster,
+            workdir,
+            command="true",
+            resources={"partition": "proj", "account": "physics", "qos": "high"},
+        )
+    )
+    assert queued["state"] == "QUEUED"
+    status, _ = await api.call("DELETE", f"jobs/{queued['id']}")
+    assert status == 200
+
+
 async def test_logs_tail_while_running(api, cluster, workdir):
     job = await api.submit(
         **body(
@@ -257,12 +310,22 @@ async def test_cluster_detail_reports_partitions(api, cluster):
         assert queue["cpus_per_node"] == 4 and queue["nodes_total"] == 1
         assert "gpus" not in detail["options_schema"]["properties"]
         return
-    assert names == {"debug", "gpu", "multi"}
+    assert names == {"debug", "gpu", "multi", "proj"}
     parts = {p["name"]: p for p in detail["partitions"]}
+    assert (parts["proj"]["accounts"], parts["proj"]["qos"]) == (
+        ["physics", "chem"],
+        ["normal", "high"],
+    )
+    assert (parts["multi"]["deny_accounts"], parts["debug"]["accounts"]) == (["guest"], [])
     assert parts["debug"]["default"] and parts["debug"]["max_time_minutes"] == 30
     assert parts["gpu"]["gpus_per_node"] == 2 and parts["gpu"]["gpu_types"] == ["tesla"]
     assert parts["multi"]["nodes_total"] == 3 and parts["multi"]["cpus_per_node"] == 2
     schema = detail["options_schema"]
+    [proj] = [
+        b["then"] for b in schema["allOf"] if b["if"]["properties"]["partition"]["const"] == "proj"
+    ]
+    assert proj["properties"]["account"]["enum"] == ["physics", "chem", None]
+    assert proj["properties"]["qos"]["enum"] == ["normal", "high", None]
     assert (
         schema["properties"]["partition"]["enum"] == sorted(names)
         or set(schema["properties"]["partition"]["enum"]) == names

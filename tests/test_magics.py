@@ -116,6 +116,8 @@ def test_follow_streams_the_log_into_the_cell(ip):
         ("%%pw submit --cpus-per-task 3\necho\n", "resources.cpus_per_task: 3 exceeds the limit"),
         ("%%pw submit --mem lots\necho\n", "resources.memory_mb: 'lots' is not a memory size"),
         ("%%pw submit --cluster nowhere\necho\n", "unknown cluster 'nowhere'"),
+        # The option reaches the server, which says the local cluster has no accounts.
+        ("%%pw submit --account physics\necho\n", "resources.account: is not supported"),
         ("%%pw submit --env novalue\necho\n", "expected NAME=VALUE"),
         ("%%pw submit\n\n", "the cell is empty"),
         ("%%pw jobs\necho\n", "use %pw jobs (one %)"),

@@ -168,3 +168,31 @@ def test_python_cell_and_notebook_job_on_slurm(slurm_client, slurm_cluster):
     assert job.output_notebook == str(workdir / f"slurm.{job.native_id}.ipynb")
     executed = nbformat.read(job.output_notebook, as_version=4)
     assert outputs_text(executed.cells[-1]) == "result: 8 on-slurm\n"
+
+
+def test_resource_form_offers_the_partition_accounts_on_slurm(slurm_client, slurm_cluster):
+    """The widget offers the chosen partition's accounts, flags one it does not allow, and the
+    job runs under the account picked."""
+    from parallelworks_lab.widgets import ResourceForm
+
+    workdir = Path(slurm_cluster["scratch_dir"]) / f"acct-{uuid.uuid4().hex[:8]}"
+    workdir.mkdir()
+    form = ResourceForm(cluster="slurm", command='echo "$SLURM_JOB_ACCOUNT"', client=slurm_client)
+    form.fields["working_dir"].value = str(workdir)
+    account = form.fields["account"]
+    assert list(account.options) == []  # debug: any account
+    form.fields["partition"].value = "proj"
+    assert list(account.options) == ["physics", "chem"]
+    assert list(form.fields["qos"].options) == ["normal", "high"]
+    account.value = "bio"
+    assert "allowed: physics, chem" in form.errors["account"].value
+    assert form.submit_button.disabled
+    form.fields["partition"].value = "debug"
+    assert list(account.options) == [] and not form.errors["account"].value
+    account.value = "physics"
+    form.submit_button.click()
+    job = form.job
+    assert job is not None, [e.value for e in form.errors.values()]
+    job.wait(timeout=60)
+    assert job.state.value == "COMPLETED" and job.logs() == "physics\n", job.logs("stderr")
+    form.close()

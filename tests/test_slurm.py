@@ -8,6 +8,7 @@ import os
 import signal
 import time
 import uuid
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from parallelworks_lab.backends.slurm import (
     expand_pattern,
     parse_gpus,
     parse_minutes,
+    parse_partition_access,
 )
 from parallelworks_lab.backends.slurm_states import (
     SLURM_STATES,
@@ -178,6 +180,30 @@ def test_parsers():
     )
 
 
+def test_account_and_qos_are_one_sbatch_option_each(tmp_path):
+    """What sbatch gets (the test cluster has no accounting, so Slurm itself ignores QOS and the
+    job cannot show it: this is the one place it can be seen)."""
+    context = BackendContext(cluster_id="s", state_dir=tmp_path, root_dir=tmp_path)
+    backend = SlurmBackend.from_config({}, context)
+    assert isinstance(backend, SlurmBackend)
+    request = SubmitRequest(
+        job_id="0123456789ab",
+        submit_token="t",
+        name="n",
+        script="#!/bin/bash\n",
+        resources=ResourceRequest(account="physics", qos="high"),
+        working_dir=None,
+    )
+    argv = backend.sbatch_argv(request, "/w")
+    assert "--account=physics" in argv and "--qos=high" in argv
+    plain = backend.sbatch_argv(replace(request, resources=ResourceRequest()), "/w")
+    assert not [a for a in plain if a.startswith(("--account", "--qos"))]
+    listing = "PartitionName=p AllowAccounts=ALL AllowQos=a,b DenyAccounts=x"
+    assert parse_partition_access(listing) == {
+        "p": {"accounts": [], "deny_accounts": ["x"], "qos": ["a", "b"], "deny_qos": []}
+    }
+
+
 # -- injection corpus --------------------------------------------------------------------------
 
 
@@ -235,7 +261,8 @@ async def test_injection_corpus_is_rejected_or_literal(cluster_id, request, tmp_
             )
             bodies.append(({"env": {payload: "x"}, "command": "true"}, None))
             bodies.append(({"resources": {"array": payload}, "command": "true"}, None))
-            bodies.append(({"resources": {"partition": payload}, "command": "true"}, None))
+            for field in ("partition", "account", "qos"):
+                bodies.append(({"resources": {field: payload}, "command": "true"}, None))
             for fields, expected in bodies:
                 if "name" in fields:
                     # The name reaches the job as its scheduler name; read it back literally.
@@ -269,7 +296,8 @@ async def test_injection_corpus_is_rejected_or_literal(cluster_id, request, tmp_
     finally:
         await service.stop()
     assert not canary.exists(), "a payload was executed"
-    assert rejected >= 3 * len(payloads(canary))  # env names, arrays, partitions at least
+    # env names, arrays, partitions, accounts, QOS at least
+    assert rejected >= 5 * len(payloads(canary))
     assert len(literal) >= 2 * len(payloads(canary))
 
 
@@ -288,7 +316,7 @@ async def test_ssh_through_a_jump_host(slurm_cluster, tmp_path):
     context = BackendContext(cluster_id="jump", state_dir=tmp_path, root_dir=tmp_path)
     backend = SlurmBackend.from_config(options, context)
     partitions = await backend.discover()
-    assert {p.name for p in partitions} == {"debug", "gpu", "multi"}
+    assert {p.name for p in partitions} == {"debug", "gpu", "multi", "proj"}
     await backend.close()
 
 
@@ -300,6 +328,6 @@ async def test_ssh_reconnects_after_the_connection_drops(slurm_cluster, tmp_path
     conn.abort()  # the network drops it under us
     await conn.wait_closed()
     partitions = await backend.discover()
-    assert {p.name for p in partitions} == {"debug", "gpu", "multi"}
+    assert {p.name for p in partitions} == {"debug", "gpu", "multi", "proj"}
     assert transport.connects == 2  # type: ignore[attr-defined]
     await backend.close()

@@ -152,7 +152,7 @@ async def test_expired_token_is_replaced_once_when_rejected(slurm_cluster, tmp_p
         await asyncio.sleep(3.2)  # slurmctld refuses it from exp + 1 s
         backend.tokens._expires_at = time.time() + 3600  # as if its expiry were unknown to us
         partitions = await backend.discover()
-        assert {p.name for p in partitions} == {"debug", "gpu", "multi"}
+        assert {p.name for p in partitions} == {"debug", "gpu", "multi", "proj"}
         assert backend.tokens.fetches == 2
     finally:
         await backend.close()
@@ -423,6 +423,8 @@ def full_description(**changes: Any) -> JobDescription:
         "time_limit_minutes": 30,
         "array": "1-10%2",
         "dependency": "afterok:12:13",
+        "account": "physics",
+        "qos": "high",
     }
     fields.update(changes)
     return JobDescription(**fields)
@@ -432,7 +434,14 @@ def full_description(**changes: Any) -> JobDescription:
 def test_request_bodies_match_the_spec(version):
     adapter = adapter_for(version)
     minimal = full_description(
-        partition=None, gpus=0, memory_mb=None, time_limit_minutes=None, array=None, dependency=None
+        partition=None,
+        gpus=0,
+        memory_mb=None,
+        time_limit_minutes=None,
+        array=None,
+        dependency=None,
+        account=None,
+        qos=None,
     )
     for desc in (full_description(), minimal):
         body = adapter.submit_body(desc)
@@ -445,6 +454,7 @@ def test_request_bodies_match_the_spec(version):
     assert job["time_limit"] == {"set": True, "infinite": False, "number": 30}
     assert job["memory_per_node"]["number"] == 4000 and job["tres_per_job"] == "gres/gpu:2"
     assert (job["minimum_nodes"], job["maximum_nodes"], job["tasks"]) == (2, 2, 4)
+    assert (job["account"], job["qos"]) == ("physics", "high")
     assert adapter.path("jobs") == f"/slurm/{version}/jobs/"
     assert f"/slurm/{version}/jobs/".replace(version, "v0.0.42") in spec("v0.0.42")["paths"]
 
@@ -690,6 +700,8 @@ PARTITIONS = [
         "partition": {"state": ["UP"]},
         "maximums": {"time": INFINITE, "nodes": nv(1)},
         "nodes": {"configured": "g0", "total": 1},
+        "accounts": {"allowed": "physics,chem", "deny": ""},
+        "qos": {"allowed": "ALL", "deny": "scavenger", "assigned": ""},
     },
     {"name": "closed", "partition": {"state": ["DOWN"]}, "maximums": {"time": nv(60)}},
 ]
@@ -769,6 +781,12 @@ async def test_newer_versions_end_to_end_against_a_spec_checked_fake(version, tm
         assert (gpu.max_time_minutes, gpu.max_nodes, gpu.nodes_idle) == (None, 1, 0)
         assert (gpu.gpus_per_node, gpu.gpu_types, gpu.cpus_idle) == (4, ["a100"], 0)
         assert parts["closed"].state == "down"
+        assert (parts["gpu"].accounts, parts["gpu"].qos, parts["gpu"].deny_qos) == (
+            ["physics", "chem"],
+            [],
+            ["scavenger"],
+        )
+        assert parts["debug"].accounts == []
 
         statuses = await backend.poll(["100", "102", "103", "104", "105"])
         assert "106" not in statuses  # another user's job is never reported

@@ -140,7 +140,8 @@ class LocalJob:
 class LocalBackend(Backend):
     kind: ClassVar[str] = "local"
     settings_class = LocalSettings
-    unsupported_fields = frozenset({"array"})
+    # This machine has no accounts or QOS to charge; arrays are a scheduler's.
+    unsupported_fields = frozenset({"array", "account", "qos"})
 
     settings: LocalSettings
 

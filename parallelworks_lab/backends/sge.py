@@ -141,7 +141,7 @@ class SGEBackend(CommandLineBackend):
 
     def __init__(self, settings: BackendSettings, context: Any) -> None:
         super().__init__(settings, context)
-        unsupported = set()
+        unsupported = {"qos"}  # Grid Engine has no QOS; its account string is -A
         if self.settings.gpu_resource is None:
             unsupported.add("gpus")
         if self.settings.memory_resource is None:
@@ -271,6 +271,8 @@ class SGEBackend(CommandLineBackend):
             argv += ["-t", res.array.split("%")[0]]
             if match.group(4):
                 argv += ["-tc", match.group(4)]
+        if res.account:
+            argv += ["-A", res.account]
         if request.after_native_ids:
             argv += ["-hold_jid", ",".join(request.after_native_ids)]
         if request.env:

@@ -52,6 +52,9 @@ UNREACHABLE_MARKERS = (
 )
 # sbatch error text -> the request field it is about.
 SBATCH_ERROR_FIELDS = (
+    # Before "partition": "Invalid account or account/partition combination specified".
+    ("invalid account", "resources.account"),
+    ("invalid qos", "resources.qos"),
     ("invalid partition", "resources.partition"),
     ("partition", "resources.partition"),
     ("time limit", "resources.time_limit_minutes"),
@@ -223,7 +226,18 @@ class SlurmBackend(CommandLineBackend):
                 memory_mb=leading_int(mem),
                 gres=gres,
             )
+        for name, access in (await self._partition_access()).items():
+            if name in partitions:
+                partitions[name].update(access)
         return [Partition(**p) for p in partitions.values()]
+
+    async def _partition_access(self) -> dict[str, dict[str, list[str]]]:
+        """Who may use each partition (Allow/Deny Accounts and QOS): sinfo cannot say,
+        ``scontrol show partition`` can. Only a restriction is kept; "ALL" means any."""
+        result = await self.run(["scontrol", "show", "partition", "--oneliner"])
+        if result.returncode != 0:
+            return {}  # an older or locked-down scontrol: the form just offers free text
+        return parse_partition_access(result.stdout)
 
     # -- submit ------------------------------------------------------------------------------
 
@@ -256,6 +270,10 @@ class SlurmBackend(CommandLineBackend):
             argv.append(f"--time={res.time_limit_minutes}")
         if res.array:
             argv.append(f"--array={res.array}")
+        if res.account:
+            argv.append(f"--account={res.account}")
+        if res.qos:
+            argv.append(f"--qos={res.qos}")
         if request.after_native_ids:
             argv.append("--dependency=afterok:" + ":".join(request.after_native_ids))
         return argv
@@ -454,6 +472,50 @@ def _sbatch_error(message: str) -> InvalidRequest:
         if marker in lowered:
             return InvalidRequest.for_field(field, f"Slurm refused the job: {text}")
     return InvalidRequest.for_field("script", f"Slurm refused the job: {text}")
+
+
+def scontrol_fields(line: str) -> dict[str, str]:
+    """``Key=Value Key2=Value2`` of one ``scontrol --oneliner`` line (values have no spaces for
+    the keys we read)."""
+    fields = {}
+    for word in line.split():
+        key, sep, value = word.partition("=")
+        if sep:
+            fields[key] = value
+    return fields
+
+
+def parse_partition_access(listing: str) -> dict[str, dict[str, list[str]]]:
+    """Per partition, its account/QOS lists from ``scontrol show partition --oneliner``."""
+    return {
+        fields["PartitionName"]: partition_access(
+            fields.get("AllowAccounts", ""),
+            fields.get("DenyAccounts", ""),
+            fields.get("AllowQos", ""),
+            fields.get("DenyQos", ""),
+        )
+        for fields in map(scontrol_fields, listing.splitlines())
+        if "PartitionName" in fields
+    }
+
+
+def partition_access(
+    allow_accounts: str, deny_accounts: str, allow_qos: str, deny_qos: str
+) -> dict[str, list[str]]:
+    """A partition's account/QOS fields from Slurm's comma-separated lists."""
+    return {
+        "accounts": name_list(allow_accounts),
+        "deny_accounts": name_list(deny_accounts),
+        "qos": name_list(allow_qos),
+        "deny_qos": name_list(deny_qos),
+    }
+
+
+def name_list(value: str) -> list[str]:
+    """Slurm's comma-separated AllowAccounts-style list; ``ALL`` or nothing: no restriction."""
+    if value.upper() in ("ALL", "", "(NULL)", "N/A"):
+        return []
+    return [name for name in value.split(",") if name]
 
 
 def _max_nodes(size: str) -> Optional[int]:

@@ -49,6 +49,7 @@ from .slurm import (
     count_node,
     expand_pattern,
     new_partition,
+    partition_access,
 )
 from .slurm_states import normalize
 from .slurmrest_versions import (
@@ -572,6 +573,9 @@ class SlurmRestBackend(Backend):
             out[record.name] = new_partition(
                 record.name, default, record.max_time_minutes, record.max_nodes, record.state
             )
+            out[record.name].update(
+                partition_access(record.accounts, record.deny_accounts, record.qos, record.deny_qos)
+            )
         for node in nodes:
             for name in node.partitions:
                 if name in out:
@@ -636,6 +640,8 @@ class SlurmRestBackend(Backend):
             time_limit_minutes=res.time_limit_minutes,
             array=res.array,
             dependency=dependency,
+            account=res.account,
+            qos=res.qos,
         )
 
     async def submit(self, request: SubmitRequest) -> SubmitResult:

@@ -62,6 +62,8 @@ class JobDescription:
     time_limit_minutes: Optional[int] = None
     array: Optional[str] = None
     dependency: Optional[str] = None
+    account: Optional[str] = None
+    qos: Optional[str] = None
 
 
 @dataclass
@@ -108,6 +110,11 @@ class PartitionRecord:
     max_time_minutes: Optional[int] = None
     max_nodes: Optional[int] = None
     state: str = "up"
+    #: Allow/deny lists as Slurm writes them ("physics,chem"; empty or "ALL": anyone).
+    accounts: str = ""
+    deny_accounts: str = ""
+    qos: str = ""
+    deny_qos: str = ""
 
 
 @dataclass
@@ -424,6 +431,10 @@ class V0038(Adapter):
             desc["array"] = job.array
         if job.dependency:
             desc["dependency"] = job.dependency
+        if job.account:
+            desc["account"] = job.account
+        if job.qos:
+            desc["qos"] = job.qos
         return {"script": job.script, "job": desc}
 
     def parse_partitions(self, body: Any) -> list[PartitionRecord]:
@@ -437,6 +448,10 @@ class V0038(Adapter):
                     max_time_minutes=read_number(raw.get("max_time_limit")),
                     max_nodes=read_number(raw.get("maximum_nodes_per_job")) or None,
                     state=(read_text(raw.get("state")) or "up").lower(),
+                    accounts=read_text(raw.get("allowed_accounts")),
+                    deny_accounts=read_text(raw.get("denied_accounts")),
+                    qos=read_text(raw.get("allowed_qos")),
+                    deny_qos=read_text(raw.get("denied_qos")),
                 )
             )
         return out
@@ -489,6 +504,10 @@ class DataParserAdapter(Adapter):
             desc["array"] = job.array
         if job.dependency:
             desc["dependency"] = job.dependency
+        if job.account:
+            desc["account"] = job.account
+        if job.qos:
+            desc["qos"] = job.qos
         return {"script": job.script, "job": desc}
 
     def last_update(self, body: dict[str, Any]) -> Optional[int]:
@@ -498,6 +517,7 @@ class DataParserAdapter(Adapter):
         out = []
         for raw in _items(body, "partitions"):
             maximums, part = _dict(raw.get("maximums")), _dict(raw.get("partition"))
+            accounts, qos = _dict(raw.get("accounts")), _dict(raw.get("qos"))
             states = [s.upper() for s in read_list(part.get("state"))]
             flags = [f.upper() for f in read_list(raw.get("flags"))]
             # The specs have no default-partition flag; honour one if a site's slurmrestd has it.
@@ -510,6 +530,10 @@ class DataParserAdapter(Adapter):
                     max_time_minutes=read_number(maximums.get("time")),
                     max_nodes=read_number(maximums.get("nodes")) or None,
                     state=(base[0] if base else "UP").lower(),
+                    accounts=read_text(accounts.get("allowed")),
+                    deny_accounts=read_text(accounts.get("deny")),
+                    qos=read_text(qos.get("allowed")),
+                    deny_qos=read_text(qos.get("deny")),
                 )
             )
         return out

@@ -37,7 +37,7 @@ from ..backends.base import (
     SubmitRequest,
     SubmitResult,
 )
-from ..backends.slurm import SlurmBackend, SlurmSettings, parse_minutes
+from ..backends.slurm import SlurmBackend, SlurmSettings, name_list, parse_minutes
 from ..backends.slurm_states import normalize
 from ..clusters import Cluster, ClusterConfig
 from ..errors import ClusterUnreachable, Conflict, CredentialsRejected
@@ -366,6 +366,9 @@ class ActivateBackend(Backend):
                     gpus_per_node=shape.gpus_per_node if shape else 0,
                     gpu_types=shape.gpu_types if shape else [],
                     state=queue.state.lower() or "up",
+                    accounts=_names(queue.allow_accounts),
+                    deny_accounts=_names(queue.deny_accounts),
+                    qos=_names(queue.allow_qos),
                 )
             )
         return partitions
@@ -514,6 +517,11 @@ def _minutes(value: Optional[str]) -> Optional[int]:
         return parse_minutes(value or "")
     except ValueError:
         return None
+
+
+def _names(names: Optional[list[str]]) -> list[str]:
+    """A queue's allow or deny list; ``["ALL"]`` or none: no restriction."""
+    return name_list(",".join(names or []))
 
 
 def _slug(value: str) -> str:

@@ -144,6 +144,7 @@ class PlatformQueue(_Model):
     max_time: Optional[str] = Field(default=None, alias="maxTime")
     allow_accounts: Optional[list[str]] = Field(default=None, alias="allowAccounts")
     allow_qos: Optional[list[str]] = Field(default=None, alias="allowQos")
+    deny_accounts: Optional[list[str]] = Field(default=None, alias="denyAccounts")
 
 
 class _QueuesResponse(_Model):

@@ -150,6 +150,23 @@ export function makeSchema(
       title: 'Array'
     };
   }
+  for (const [name, title] of [
+    ['account', 'Account'],
+    ['qos', 'Qos']
+  ]) {
+    properties[name] = {
+      anyOf: [
+        {
+          maxLength: 64,
+          pattern: '^[A-Za-z0-9_.][A-Za-z0-9_.-]*$',
+          type: 'string'
+        },
+        { type: 'null' }
+      ],
+      default: null,
+      title
+    };
+  }
   return {
     title: 'ResourceRequest',
     type: 'object',
@@ -166,6 +183,12 @@ export function makeSchema(
       };
       if (p.max_time_minutes !== null) {
         then.time_limit_minutes = { maximum: p.max_time_minutes };
+      }
+      if (p.accounts?.length) {
+        then.account = { enum: [...p.accounts, null] };
+      }
+      if (p.qos?.length) {
+        then.qos = { enum: [...p.qos, null] };
       }
       return {
         if: {

@@ -43,6 +43,7 @@ describe('JobDetailPanel', () => {
         started_at: new Date(Date.now() - 65_000).toISOString(),
         resources: {
           partition: 'gpu',
+          account: 'physics',
           nodes: 2,
           gpus: 4,
           memory_mb: 8192,
@@ -116,6 +117,7 @@ describe('JobDetailPanel', () => {
     expect(detail('State')).toBe('running');
     expect(detail('Scheduler id')).toBe('17');
     expect(detail('Partition')).toBe('gpu');
+    expect(detail('Account')).toBe('physics');
     expect(detail('Nodes')).toBe('2');
     expect(detail('GPUs')).toBe('4');
     expect(detail('Memory per node')).toBe('8 GiB');
@@ -212,6 +214,7 @@ describe('JobDetailPanel', () => {
         script: '#!/bin/bash\necho again\n',
         resources: {
           partition: 'gpu',
+          account: 'physics',
           nodes: 2,
           gpus: 4,
           memory_mb: 8192,

@@ -38,7 +38,9 @@ describe('resourceFields', () => {
       ['gpus', 'integer', 'GPUs'],
       ['memory_mb', 'memory', 'Memory per node'],
       ['time_limit_minutes', 'walltime', 'Walltime'],
-      ['array', 'text', 'Array']
+      ['array', 'text', 'Array'],
+      ['account', 'text', 'Account'],
+      ['qos', 'text', 'QOS']
     ]);
     const partition = fields[0];
     expect(partition.options).toEqual(['cpu', 'gpu']);
@@ -74,6 +76,29 @@ describe('resourceFields', () => {
       "max 2-00:00:00 (2 d) on partition 'gpu'"
     );
     expect(limitHint(byName.memory_mb)).toBe("max 256 GiB on partition 'gpu'");
+  });
+
+  it("offers a partition's accounts and QOS as choices, free text elsewhere", () => {
+    const restricted = makeSchema([
+      makePartition({ name: 'open', default: true }),
+      makePartition({
+        name: 'proj',
+        accounts: ['physics', 'chem'],
+        qos: ['normal', 'high']
+      })
+    ]);
+    const byName = (values: Record<string, unknown>) =>
+      Object.fromEntries(
+        resourceFields(restricted, values).map(f => [f.name, f])
+      );
+    const open = byName({});
+    expect([open.account.kind, open.qos.kind]).toEqual(['text', 'text']);
+    const proj = byName({ partition: 'proj' });
+    expect(proj.account.kind).toBe('select');
+    expect(proj.account.options).toEqual(['physics', 'chem']);
+    expect(proj.account.optional).toBe(true); // "(default)": the scheduler picks
+    expect(proj.account.limitSource).toBe("partition 'proj'");
+    expect(proj.qos.options).toEqual(['normal', 'high']);
   });
 
   it('leaves out fields the cluster does not support', () => {

@@ -73,7 +73,8 @@ describe('the submit form', () => {
         name: 'gpu',
         cpus_per_node: 32,
         gpus_per_node: 4,
-        max_time_minutes: 2880
+        max_time_minutes: 2880,
+        accounts: ['physics', 'chem']
       })
     ];
     api.details.set('hpc', {
@@ -134,7 +135,9 @@ describe('the submit form', () => {
       'gpus',
       'memory_mb',
       'time_limit_minutes',
-      'array'
+      'array',
+      'account',
+      'qos'
     ]);
     const partition = field('partition') as unknown as HTMLSelectElement;
     expect(Array.from(partition.options).map(o => o.value)).toEqual([
@@ -190,6 +193,15 @@ describe('the submit form', () => {
     change(field('partition'), 'gpu');
     change(field('gpus'), '2');
     change(field('array'), '1-10');
+    // On gpu the account is a choice among the partition's accounts.
+    const account = field('account') as unknown as HTMLSelectElement;
+    expect(account.tagName).toBe('SELECT');
+    expect(Array.from(account.options).map(o => o.value)).toEqual([
+      '',
+      'physics',
+      'chem'
+    ]);
+    change(field('account'), 'chem');
     change(field('script'), '#!/bin/bash\necho hi\n');
     await settle();
     const after = panel.node.querySelector<HTMLSelectElement>(
@@ -214,7 +226,8 @@ describe('the submit form', () => {
           cpus_per_task: 1,
           gpus: 2,
           time_limit_minutes: 90,
-          array: '1-10'
+          array: '1-10',
+          account: 'chem'
         }
       }
     ]);

@@ -269,6 +269,8 @@ function JobDetailView(props: IJobDetailViewProps): React.ReactElement {
     ['Exit code', job.exit_code],
     ['Cluster', job.cluster],
     ['Partition', r.partition],
+    ['Account', r.account],
+    ['QOS', r.qos],
     ['Scheduler id', job.native_id],
     ['Job id', job.id],
     ['Array job', job.parent_id],
