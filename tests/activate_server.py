@@ -133,6 +133,7 @@ def _cluster_body(
     proxied: bool = False,
     status_description: Optional[str] = None,
     host_key: Optional[str] = None,
+    scheduler: str = "slurm",
 ) -> dict[str, Any]:
     ssh = info["ssh"]
     host_key = host_key or Path(ssh["host_public_key_file"]).read_text().strip()
@@ -152,7 +153,7 @@ def _cluster_body(
         "type": ctype,
         "updateFailed": False,
         "connectionString": f"ssh -p {ssh['port']} {ssh['username']}@{ssh['host']}",
-        "schedulerType": "slurm",
+        "schedulerType": scheduler,
         "sshHostKeys": [host_key],
         "user": ssh["username"],
     }
@@ -181,6 +182,9 @@ class ActivateServer:
             # Its login node answers with a host key other than the one the platform reports.
             "rekeyed": _cluster_body(
                 "rekeyed", status="active", ctype="oracle-slurm", info=info, host_key=_other_key()
+            ),
+            "pbs": _cluster_body(
+                "pbs", status="active", ctype="existing", info=info, scheduler="pbs"
             ),
             "broken": _cluster_body(
                 "broken",

@@ -168,7 +168,15 @@ def test_the_model_check_bites():
 async def test_cluster_list_and_status_mapping(api, platform, jp_serverapp):
     body = await api.get("clusters")
     clusters = clusters_by_id(body)
-    assert set(clusters) == {"local", "pw-hpc", "pw-cold", "pw-proxied", "pw-rekeyed", "pw-broken"}
+    assert set(clusters) == {
+        "local",
+        "pw-hpc",
+        "pw-cold",
+        "pw-proxied",
+        "pw-rekeyed",
+        "pw-pbs",
+        "pw-broken",
+    }
     assert "pw" not in clusters  # the entry itself shows only when something is wrong
     hpc = clusters["pw-hpc"]
     assert (hpc["kind"], hpc["name"], hpc["status"]) == ("activate", "HPC", "ok"), hpc
@@ -180,6 +188,13 @@ async def test_cluster_list_and_status_mapping(api, platform, jp_serverapp):
     # SSH is tried once (a login, no scheduler command) and enforces the platform's host keys.
     rekeyed = await wait_cluster(api, "pw-rekeyed", "degraded")
     assert "host key" in rekeyed["status_message"], rekeyed
+    # A PBS cluster is listed, and says why nothing can be submitted to it from here.
+    pbs = clusters["pw-pbs"]
+    assert pbs["status"] == "degraded" and "scheduler is pbs" in pbs["status_message"], pbs
+    status, refused = await api.call(
+        "POST", "jobs", {"cluster": "pw-pbs", "command": "true", "working_dir": "/tmp"}
+    )
+    assert status == 503 and "scheduler is pbs" in refused["message"], refused
     broken = clusters["pw-broken"]
     assert broken["status"] == "error" and "quota exceeded" in broken["status_message"]
     # One list request per refresh, no matter how many clusters.
