@@ -80,36 +80,28 @@ def check_limits(resources: ResourceRequest, partition: Partition) -> list[Field
             partition.max_time_minutes,
             "minutes",
         )
-    errors += _check_names(resources, partition)
+    for field, what, allow, deny in (
+        ("account", "account", partition.accounts, partition.deny_accounts),
+        ("qos", "QOS", partition.qos, partition.deny_qos),
+    ):
+        problem = _check_name(getattr(resources, field), what, allow, deny, where)
+        if problem:
+            errors.append(FieldError(f"resources.{field}", problem))
     return errors
 
 
-def _check_names(resources: ResourceRequest, partition: Partition) -> list[FieldError]:
-    """Account and QOS against the partition's allow/deny lists (an omitted one is left to the
-    scheduler: it knows the user's default, we do not)."""
-    errors: list[FieldError] = []
-    where = f"partition '{partition.name}'"
-    account, qos = resources.account, resources.qos
-    if account is not None and account in partition.deny_accounts:
-        errors.append(FieldError("resources.account", f"account '{account}' is denied on {where}"))
-    elif account is not None and partition.accounts and account not in partition.accounts:
-        allowed = ", ".join(partition.accounts)
-        errors.append(
-            FieldError(
-                "resources.account",
-                f"account '{account}' is not allowed on {where}; allowed: {allowed}",
-            )
-        )
-    if qos is not None and qos in partition.deny_qos:
-        errors.append(FieldError("resources.qos", f"QOS '{qos}' is denied on {where}"))
-    elif qos is not None and partition.qos and qos not in partition.qos:
-        allowed = ", ".join(partition.qos)
-        errors.append(
-            FieldError(
-                "resources.qos", f"QOS '{qos}' is not allowed on {where}; allowed: {allowed}"
-            )
-        )
-    return errors
+def _check_name(
+    value: Optional[str], what: str, allow: list[str], deny: list[str], where: str
+) -> Optional[str]:
+    """An account or QOS against a partition's allow/deny lists. An omitted one is left to the
+    scheduler: it knows the user's default, we do not."""
+    if value is None:
+        return None
+    if value in deny:
+        return f"{what} '{value}' is denied on {where}"
+    if allow and value not in allow:
+        return f"{what} '{value}' is not allowed on {where}; allowed: {', '.join(allow)}"
+    return None
 
 
 def _partition_bounds(partition: Partition) -> dict[str, Any]:
