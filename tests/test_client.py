@@ -11,15 +11,16 @@ import time
 
 import pytest
 
-from parallelworks_lab import client as client_module
 from parallelworks_lab.client import (
     Client,
     ServerNotFound,
+    discovery,
     find_server,
     parse_memory,
     parse_time,
     python_script,
 )
+from parallelworks_lab.client import api as client_api
 from parallelworks_lab.errors import InvalidRequest, NotFound
 
 from .pw_live import Kernel, wait_until
@@ -152,7 +153,7 @@ def test_secrets_never_show(pw_server, pw_client):
 
 
 def test_discovery_order(monkeypatch):
-    monkeypatch.setattr(client_module, "_ancestor_pids", lambda: [])
+    monkeypatch.setattr(discovery, "_ancestor_pids", lambda: [])
     explicit = find_server(
         {
             "PWLAB_SERVER_URL": "http://example:9/base",
@@ -186,7 +187,7 @@ def test_discovery_order(monkeypatch):
 
 
 def test_discovery_failure_says_what_it_tried(monkeypatch, tmp_path):
-    monkeypatch.setattr(client_module, "_ancestor_pids", lambda: [])
+    monkeypatch.setattr(discovery, "_ancestor_pids", lambda: [])
     monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(tmp_path))
     with pytest.raises(ServerNotFound) as error:
         find_server({"JPY_PARENT_PID": "4242"})
@@ -201,7 +202,7 @@ def test_in_process_fallback_uses_the_default_database_and_server_config(monkeyp
     for name in list(os.environ):
         if name.startswith(("JUPYTERHUB_", "PWLAB_")) or name == "JPY_PARENT_PID":
             monkeypatch.delenv(name)
-    monkeypatch.setattr(client_module, "_ancestor_pids", lambda: [])
+    monkeypatch.setattr(discovery, "_ancestor_pids", lambda: [])
     config_dir, data_dir = tmp_path / "config", tmp_path / "data"
     config_dir.mkdir()
     monkeypatch.setenv("JUPYTER_CONFIG_DIR", str(config_dir))
@@ -269,6 +270,6 @@ def test_default_working_dir_falls_back_to_the_clusters_own(pw_server, pw_client
     """The default is this directory; where the cluster cannot see it, the cluster's default."""
     with pytest.raises(InvalidRequest, match="not an existing directory"):
         pw_client.submit(command="pwd", working_dir="/nonexistent/dir")
-    monkeypatch.setattr(client_module, "_resolve_dir", lambda wd: wd or "/nonexistent/dir")
+    monkeypatch.setattr(client_api, "_resolve_dir", lambda wd: wd or "/nonexistent/dir")
     job = pw_client.submit(command="pwd").wait(timeout=30)
     assert job.logs().strip() == str(pw_server.tmp)

@@ -1,0 +1,310 @@
+"""The :class:`Client`: submit, watch and collect jobs from Python, and the default client
+the magics and widgets share."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Optional, Union
+
+from pydantic import ValidationError
+
+from .. import notebook_job
+from ..errors import InvalidRequest
+from ..models import ClusterDetail, ClusterSummary, JobSubmit
+from ..models import Job as JobInfo
+from ..states import JobState
+from .discovery import ENV_TOKEN, ServerInfo, _normalize_url, find_server
+from .display import Clusters
+from .feed import JobFeed
+from .http import HttpTransport
+from .inprocess import InProcessTransport
+from .job import Job, Jobs
+from .resources import _resolve_dir, build_resources, python_script
+from .transport import Transport
+
+
+class Client:
+    """Submit, watch and collect jobs from Python.
+
+    ``Client()`` finds this kernel's Jupyter server (:func:`find_server`); ``Client(url=...,
+    token=...)`` names one; :meth:`in_process` runs the service in this process (what
+    ``Client()`` does when there is no Jupyter server around at all).
+    """
+
+    def __init__(
+        self,
+        url: Optional[str] = None,
+        token: Optional[str] = None,
+        *,
+        timeout: float = 30.0,
+        transport: Optional[Transport] = None,
+    ) -> None:
+        if transport is None:
+            if url:
+                info: Optional[ServerInfo] = ServerInfo(
+                    _normalize_url(url), token or os.environ.get(ENV_TOKEN, ""), "explicit url"
+                )
+            else:
+                info = find_server()
+                if info is not None and token:
+                    info = ServerInfo(info.url, token, info.source, info.unix_socket, info.root_dir)
+            chosen: Transport
+            if info is not None:
+                chosen = HttpTransport(info, timeout)
+            else:
+                chosen = InProcessTransport.shared()
+            transport = chosen
+        self._transport: Transport = transport
+        self._feed: Optional[JobFeed] = None
+        self._feed_lock = threading.Lock()
+        self._default_cluster: Optional[str] = None
+
+    @classmethod
+    def in_process(
+        cls,
+        db_path: Union[str, Path, None] = None,
+        clusters: Optional[list[dict[str, Any]]] = None,
+        root_dir: Union[str, Path, None] = None,
+        poll_interval: Optional[float] = None,
+    ) -> Client:
+        """A client on an in-process job service (default: the server's database and config)."""
+        return cls(transport=InProcessTransport.shared(db_path, clusters, root_dir, poll_interval))
+
+    @property
+    def source(self) -> str:
+        """Where this client sends its requests (never shows the token)."""
+        return self._transport.description
+
+    @property
+    def in_process_mode(self) -> bool:
+        return isinstance(self._transport, InProcessTransport)
+
+    def __repr__(self) -> str:
+        return f"<parallelworks_lab.Client: {self.source}>"
+
+    def close(self) -> None:
+        if self._feed is not None:
+            self._feed.stop()
+        self._transport.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- clusters ----------------------------------------------------------------------------
+    def clusters(self) -> Clusters:
+        return Clusters(self._transport.clusters())
+
+    def cluster(self, cluster_id: str) -> ClusterDetail:
+        return self._transport.cluster(cluster_id)
+
+    @property
+    def default_cluster(self) -> str:
+        """The cluster used when none is named: the first one configured."""
+        if self._default_cluster is None:
+            clusters = self._transport.clusters()
+            if not clusters:
+                raise InvalidRequest.for_field("cluster", "no cluster is configured")
+            self._default_cluster = clusters[0].id
+        return self._default_cluster
+
+    def _cluster_summary(self, cluster_id: str) -> ClusterSummary:
+        for summary in self._transport.clusters():
+            if summary.id == cluster_id:
+                return summary
+        known = ", ".join(c.id for c in self._transport.clusters())
+        raise InvalidRequest.for_field(
+            "cluster", f"unknown cluster '{cluster_id}'; configured: {known}"
+        )
+
+    # -- jobs --------------------------------------------------------------------------------
+    def _wrap(self, info: JobInfo) -> Job:
+        return Job(self, info)
+
+    def job(self, job_id: Union[str, Job]) -> Job:
+        job_id = job_id.id if isinstance(job_id, Job) else job_id
+        return self._wrap(self._transport.job(job_id))
+
+    def jobs(
+        self,
+        cluster: Optional[str] = None,
+        state: Union[str, Sequence[str], None] = None,
+        limit: int = 100,
+    ) -> Jobs:
+        """Jobs, newest first. ``state`` is one state, several, or ``"active"``/``"finished"``."""
+        states = _expand_states(state)
+        page = self._transport.jobs(cluster, states, limit, None)
+        return Jobs(self._wrap(j) for j in page.jobs)
+
+    def submit(
+        self,
+        script: Optional[str] = None,
+        *,
+        command: Optional[str] = None,
+        cluster: Optional[str] = None,
+        name: Optional[str] = None,
+        working_dir: Optional[str] = None,
+        env: Optional[Mapping[str, Any]] = None,
+        after: Union[str, Job, Sequence[Union[str, Job]], None] = None,
+        **resources: Any,
+    ) -> Job:
+        """Submit a batch ``script`` or a ``command`` line; returns the :class:`Job`.
+
+        Resources: ``partition``, ``nodes``, ``ntasks``, ``cpus_per_task``, ``gpus``,
+        ``memory_mb`` (or ``mem="4G"``), ``time_limit_minutes`` (or ``time="1:30:00"``),
+        ``array``. ``working_dir`` defaults to the current directory (relative paths resolve
+        against it, like ``sbatch``); ``after`` lists jobs that must complete first.
+        """
+        body: dict[str, Any] = {
+            "cluster": cluster or self.default_cluster,
+            "script": script,
+            "command": command,
+            "name": name,
+            "resources": build_resources(resources),
+            "working_dir": _resolve_dir(working_dir),
+            "env": {str(k): str(v) for k, v in (env or {}).items()},
+            "after": _job_ids(after),
+        }
+        try:
+            request = JobSubmit.model_validate(body)
+        except ValidationError as exc:
+            raise InvalidRequest.from_validation(exc) from None
+        try:
+            return self._wrap(self._transport.submit(request))
+        except InvalidRequest as exc:
+            # Our default (this directory) does not exist where the cluster runs jobs (no
+            # shared file system): let the cluster use its own default, as if none was given.
+            if working_dir is not None or [e.field for e in exc.errors] != ["working_dir"]:
+                raise
+        request = request.model_copy(update={"working_dir": None})
+        return self._wrap(self._transport.submit(request))
+
+    def submit_python(
+        self,
+        code: str,
+        *,
+        cluster: Optional[str] = None,
+        name: Optional[str] = None,
+        **options: Any,
+    ) -> Job:
+        """Run Python ``code`` on the cluster with its configured interpreter."""
+        cluster_id = cluster or self.default_cluster
+        python = self._cluster_summary(cluster_id).python
+        env = {"PYTHONUNBUFFERED": "1", **(options.pop("env", None) or {})}
+        return self.submit(
+            python_script(python, code),
+            cluster=cluster_id,
+            name=name or "python",
+            env=env,
+            **options,
+        )
+
+    def submit_notebook(
+        self,
+        notebook: Union[str, os.PathLike[str]],
+        parameters: Optional[Mapping[str, Any]] = None,
+        *,
+        cluster: Optional[str] = None,
+        kernel: Optional[str] = None,
+        name: Optional[str] = None,
+        **options: Any,
+    ) -> Job:
+        """Execute a notebook on the cluster (nbclient) with ``parameters`` injected.
+
+        The executed copy is written beside it as ``<name>.<jobid>.ipynb``
+        (:attr:`Job.output_notebook`). The job runs in the notebook's directory.
+        """
+        try:
+            params = notebook_job.check_parameters(parameters or {})
+        except ValueError as exc:
+            raise InvalidRequest.for_field("parameters", str(exc)) from None
+        path = Path(os.path.expanduser(os.fspath(notebook)))
+        if not path.is_absolute():
+            path = Path(os.getcwd()) / path
+        if path.suffix != ".ipynb":
+            raise InvalidRequest.for_field("notebook", f"'{notebook}' is not an .ipynb file")
+        if not path.is_file():
+            raise InvalidRequest.for_field("notebook", f"'{path}' does not exist")
+        cluster_id = cluster or self.default_cluster
+        python = self._cluster_summary(cluster_id).python
+        options.setdefault("working_dir", str(path.parent))
+        env = {"PYTHONUNBUFFERED": "1", **(options.pop("env", None) or {})}
+        job = self.submit(
+            notebook_job.notebook_script(python, str(path), params, kernel),
+            cluster=cluster_id,
+            name=name or path.stem,
+            env=env,
+            **options,
+        )
+        job.notebook = str(path)
+        return job
+
+    # -- shared refresh ----------------------------------------------------------------------
+    @property
+    def feed(self) -> JobFeed:
+        """The one event subscription (or periodic refresh) all widgets of this client share."""
+        with self._feed_lock:
+            if self._feed is None:
+                self._feed = JobFeed(self)
+            return self._feed
+
+
+_DEFAULT_CLIENT: Optional[Client] = None
+_DEFAULT_LOCK = threading.Lock()
+
+
+def default_client() -> Client:
+    """The client the magics and widgets use unless given one: one per process, so that all
+    of them share one connection and one :class:`JobFeed`."""
+    global _DEFAULT_CLIENT
+    with _DEFAULT_LOCK:
+        if _DEFAULT_CLIENT is None:
+            _DEFAULT_CLIENT = Client()
+        return _DEFAULT_CLIENT
+
+
+def set_default_client(client: Optional[Client]) -> None:
+    """Use ``client`` for the magics and widgets from now on (None: find one again)."""
+    global _DEFAULT_CLIENT
+    with _DEFAULT_LOCK:
+        _DEFAULT_CLIENT = client
+
+
+def _job_ids(after: Union[str, Job, Sequence[Union[str, Job]], None]) -> list[str]:
+    if after is None:
+        return []
+    if isinstance(after, (str, Job)):
+        after = [after]
+    ids: list[str] = []
+    for item in after:
+        if isinstance(item, Job):
+            ids.append(item.id)
+        else:
+            ids += [part.strip() for part in str(item).split(",") if part.strip()]
+    return ids
+
+
+ACTIVE_STATES = [s.value for s in JobState if not s.terminal]
+FINISHED_STATES = [s.value for s in JobState if s.terminal]
+
+
+def _expand_states(state: Union[str, Sequence[str], None]) -> list[str]:
+    if state is None:
+        return []
+    values = [state] if isinstance(state, str) else list(state)
+    out: list[str] = []
+    for value in values:
+        for part in str(value).split(","):
+            part = part.strip()
+            if part.lower() == "active":
+                out += ACTIVE_STATES
+            elif part.lower() == "finished":
+                out += FINISHED_STATES
+            elif part:
+                out.append(part.upper())
+    return out
