@@ -75,7 +75,12 @@ class CommandLineBackend(Backend):
         await self.transport.close()
 
     async def run(
-        self, argv: list[str], *, input: Optional[str] = None, env: Optional[dict[str, str]] = None
+        self,
+        argv: list[str],
+        *,
+        input: Optional[str] = None,
+        env: Optional[dict[str, str]] = None,
+        idempotent: bool = True,
     ) -> CommandResult:
         """Run a scheduler command; ClusterUnreachable when the scheduler could not be asked."""
         try:
@@ -84,6 +89,7 @@ class CommandLineBackend(Backend):
                 input=input,
                 env={**self.settings.env, **(env or {})},
                 timeout=self.settings.command_timeout,
+                idempotent=idempotent,
             )
         except TransportError as exc:
             raise ClusterUnreachable(self.context.cluster_id, str(exc)) from exc

@@ -284,7 +284,7 @@ class SGEBackend(CommandLineBackend):
     async def submit(self, request: SubmitRequest) -> SubmitResult:
         working_dir = await self.existing_working_dir(request.working_dir)
         argv = self.qsub_argv(request, working_dir)
-        result = await self.run(argv, input=request.script, env=request.env)
+        result = await self.run(argv, input=request.script, env=request.env, idempotent=False)
         if result.returncode != 0:
             raise _qsub_error(result.stderr or result.stdout)
         native_id = result.stdout.strip().split(".", 1)[0]

@@ -281,7 +281,8 @@ class SlurmBackend(CommandLineBackend):
     async def submit(self, request: SubmitRequest) -> SubmitResult:
         working_dir = await self.existing_working_dir(request.working_dir)
         argv = self.sbatch_argv(request, working_dir)
-        result = await self.run(argv, input=request.script, env=request.env)
+        # Never re-sent after a dropped connection: a lost answer is found by its token.
+        result = await self.run(argv, input=request.script, env=request.env, idempotent=False)
         if result.returncode != 0:
             raise _sbatch_error(result.stderr or result.stdout)
         native_id = result.stdout.strip().split(";", 1)[0]

@@ -30,8 +30,13 @@ class Transport(abc.ABC):
         input: Optional[str] = None,
         env: Optional[dict[str, str]] = None,
         timeout: float = 60.0,
+        idempotent: bool = True,
     ) -> CommandResult:
-        """Run ``argv`` (never through a local shell; quoted for the remote one) and wait."""
+        """Run ``argv`` (never through a local shell; quoted for the remote one) and wait.
+
+        ``idempotent=False`` (a submit): never run it a second time after a failure that may
+        have come after it started; the caller reconciles instead.
+        """
 
     @abc.abstractmethod
     async def read_file(self, path: str, offset: int, limit: int) -> bytes:

@@ -35,6 +35,7 @@ class LocalTransport(Transport):
         input: Optional[str] = None,
         env: Optional[dict[str, str]] = None,
         timeout: float = 60.0,
+        idempotent: bool = True,
     ) -> CommandResult:
         self.commands_run += 1
         full_env = clean_environ(env)

@@ -2,22 +2,25 @@
 
 Every argument is quoted with :func:`shlex.quote` before it reaches the remote shell; files are
 read over SFTP, never through a shell. Host keys are checked against known_hosts unless a site
-explicitly turns that off.
+explicitly turns that off. Commands run on long-lived remote shells of that connection
+(:mod:`.ssh_shell`), or on a session of their own when none is free or the login gives no shell.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
-import shlex
 from typing import Any, Literal, Optional
 
 import asyncssh
 from pydantic import BaseModel, ConfigDict, Field
 
 from .base import CommandResult, Transport, TransportError
+from .ssh_shell import ShellDied, ShellPool, quote_command
 
 RECONNECT_DELAYS = (0.5, 1.0, 2.0, 5.0)
+log = logging.getLogger(__name__)
 
 
 class JumpHostSettings(BaseModel):
@@ -47,16 +50,13 @@ class SSHTransportSettings(BaseModel):
     jump_host: Optional[JumpHostSettings] = None
     keepalive_interval: float = Field(default=30.0, gt=0)
     connect_timeout: float = Field(default=15.0, gt=0)
-
-
-def quote_command(argv: list[str], env: Optional[dict[str, str]] = None) -> str:
-    """One remote command line: ``env K=V ... argv`` with every word quoted."""
-    words = []
-    if env:
-        words.append("env")
-        words.extend(f"{name}={value}" for name, value in env.items())
-    words.extend(argv)
-    return " ".join(shlex.quote(word) for word in words)
+    command_channels: int = Field(
+        default=4,
+        ge=0,
+        le=16,
+        description="Long-lived remote shells per connection that run commands without opening "
+        "an SSH session each; 0 opens a session per command.",
+    )
 
 
 class SSHTransport(Transport):
@@ -68,7 +68,16 @@ class SSHTransport(Transport):
         self._sftp: Optional[asyncssh.SFTPClient] = None
         self._lock = asyncio.Lock()
         self._home: Optional[str] = None
+        self._shells: Optional[ShellPool] = None
+        self._one_off_sessions = 0
+        self._shells_opened_before = 0
         self.connects = 0
+
+    @property
+    def channels_opened(self) -> int:
+        """SSH session channels opened to run commands (shells and one-off sessions)."""
+        current = self._shells.opened if self._shells is not None else 0
+        return self._one_off_sessions + self._shells_opened_before + current
 
     def _options(self, host: str, port: int, username: Optional[str], key: Optional[str]) -> Any:
         known_hosts: Optional[str] = None  # None: asyncssh skips the check (explicit opt-out)
@@ -133,30 +142,107 @@ class SSHTransport(Transport):
         input: Optional[str] = None,
         env: Optional[dict[str, str]] = None,
         timeout: float = 60.0,
+        idempotent: bool = True,
     ) -> CommandResult:
         self.commands_run += 1
-        command = quote_command(argv, env)
+        stdin = None if input is None else input.encode()
         for attempt in (1, 2):
             conn = await self._connect()
             try:
-                result = await conn.run(command, input=input, timeout=timeout, check=False)
-            except asyncssh.ProcessError as exc:  # pragma: no cover - check=False
-                return CommandResult(exc.exit_status or 1, str(exc.stdout), str(exc.stderr))
-            except asyncssh.TimeoutError as exc:
+                status, stdout, stderr = await self._run_on(conn, argv, stdin, env, timeout)
+            except asyncio.TimeoutError as exc:  # asyncssh.TimeoutError is one too
                 raise TransportError(f"{argv[0]} did not answer within {timeout:.0f} s") from exc
-            except (asyncssh.ConnectionLost, asyncssh.DisconnectError, BrokenPipeError) as exc:
-                self._conn = None
-                if attempt == 2:
+            except (
+                ShellDied,
+                asyncssh.ConnectionLost,
+                asyncssh.DisconnectError,
+                ConnectionError,
+            ) as exc:
+                # ConnectionError: BrokenPipeError, and ConnectionResetError read off a socket
+                # the server reset. The command may have run before its shell or connection
+                # went: it is run again only if that is safe (a submit is reconciled by its
+                # token instead), and only when the connection itself was lost.
+                if isinstance(exc, ShellDied) and not conn.is_closed():
+                    raise TransportError(f"remote shell running {argv[0]} ended: {exc}") from exc
+                self._forget(conn)
+                if attempt == 2 or not idempotent:
                     raise TransportError(f"connection to {self.settings.host} lost: {exc}") from exc
                 continue
             except asyncssh.ChannelOpenError as exc:
-                self._conn = None
+                # Nothing was sent: always safe to try again on a new connection.
+                self._forget(conn)
                 if attempt == 2:
                     raise TransportError(f"cannot open a session: {exc}") from exc
                 continue
-            status = result.exit_status if result.exit_status is not None else 255
-            return CommandResult(status, str(result.stdout or ""), str(result.stderr or ""))
+            return CommandResult(status, _text(stdout), _text(stderr))
         raise TransportError("unreachable")  # pragma: no cover
+
+    def _forget(self, conn: asyncssh.SSHClientConnection) -> None:
+        """Reconnect on next use, unless another command already replaced ``conn``."""
+        if self._conn is conn:
+            self._conn = None
+
+    def _shell_pool(self, conn: asyncssh.SSHClientConnection) -> ShellPool:
+        """The command channels of ``conn`` (a new connection gets new ones)."""
+        if self._shells is not None and self._shells.conn is conn:
+            return self._shells
+        if conn is not self._conn:
+            return ShellPool(conn, 0)  # already replaced: no shells on it, it is going away
+        if self._shells is not None:
+            self._shells.close()
+            self._shells_opened_before += self._shells.opened
+        self._shells = ShellPool(conn, self.settings.command_channels)
+        return self._shells
+
+    async def _run_on(
+        self,
+        conn: asyncssh.SSHClientConnection,
+        argv: list[str],
+        stdin: Optional[bytes],
+        env: Optional[dict[str, str]],
+        timeout: float,
+    ) -> tuple[int, bytes, bytes]:
+        pool = self._shell_pool(conn)
+        was_disabled = pool.disabled
+        channel = await pool.acquire()
+        if pool.disabled and not was_disabled:
+            log.info(
+                "%s: no remote shell, one SSH session per command: %s",
+                self.settings.host,
+                pool.why_disabled,
+            )
+        if channel is not None:
+            try:
+                return await channel.run(argv, input=stdin, env=env, timeout=timeout)
+            except ShellDied as exc:
+                if exc.started:
+                    raise
+                # The shell had ended while idle and nothing was sent: run it on its own session.
+            finally:
+                pool.release(channel)
+        return await self._run_one_off(conn, argv, stdin, env, timeout)
+
+    async def _run_one_off(
+        self,
+        conn: asyncssh.SSHClientConnection,
+        argv: list[str],
+        stdin: Optional[bytes],
+        env: Optional[dict[str, str]],
+        timeout: float,
+    ) -> tuple[int, bytes, bytes]:
+        """The command on a session channel of its own, through the user's login shell."""
+        self._one_off_sessions += 1
+        command = quote_command(argv, env)
+        # asyncssh sends no EOF for empty or no input: a command reading stdin would hang.
+        options: dict[str, Any] = (
+            {"input": stdin} if stdin else {"stdin": asyncio.subprocess.DEVNULL}
+        )
+        result = await conn.run(command, timeout=timeout, check=False, encoding=None, **options)
+        if result.exit_status is None and conn.is_closed():
+            # No exit status because the connection went, not because the command failed.
+            raise asyncssh.ConnectionLost("the connection closed while the command ran")
+        status = result.exit_status if result.exit_status is not None else 255
+        return status, _bytes(result.stdout), _bytes(result.stderr)
 
     async def _sftp_client(self) -> asyncssh.SFTPClient:
         conn = await self._connect()
@@ -191,9 +277,23 @@ class SSHTransport(Transport):
         return self._home
 
     async def close(self) -> None:
+        if self._shells is not None:
+            self._shells.close()
         for conn in (self._conn, self._jump):
             if conn is not None:
                 conn.close()
                 await conn.wait_closed()
         self._conn = self._jump = None
         self._sftp = None
+
+
+def _text(output: bytes) -> str:
+    # Scheduler output is text; a stray invalid byte (a job name, a path) must not fail the call.
+    return output.decode("utf-8", "replace")
+
+
+def _bytes(output: Optional[bytes | str]) -> bytes:
+    # encoding=None gives bytes; asyncssh's types allow str.
+    if isinstance(output, str):
+        return output.encode()
+    return output or b""
