@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import os
 import signal
+import subprocess
 import time
 import uuid
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import asyncssh
 import pytest
 
 from parallelworks_lab.backends.base import BackendContext, SubmitRequest
@@ -33,6 +36,7 @@ from parallelworks_lab.models import JobSubmit, ResourceRequest
 from parallelworks_lab.service import JobService
 from parallelworks_lab.states import JobState
 from parallelworks_lab.store import JobStore
+from parallelworks_lab.transports import ssh_shell
 from parallelworks_lab.transports.ssh import quote_command
 
 from .sge_cluster import sge_cluster_entry
@@ -126,6 +130,75 @@ async def test_controller_outage_marks_cluster_unreachable_and_loses_nothing(
         assert (final.state, final.exit_code) == (JobState.FAILED, 4)
         assert service.list_clusters()[0].status == "ok"
         assert all(e["state"] != "FAILED" or e["exit_code"] == 4 for e in events)
+    finally:
+        await service.stop()
+
+
+async def test_submit_cut_off_by_a_dropped_connection_is_found_not_sent_twice(
+    slurm_cluster, tmp_path, monkeypatch
+):
+    """sbatch runs, then the SSH connection drops before its answer is read: the user gets a
+    503, the job is not submitted a second time, and the poller finds it by its token."""
+    scratch = Path(slurm_cluster["scratch_dir"])
+    service = JobService(
+        JobStore(tmp_path / "jobs.sqlite"),
+        clusters=[slurm_cluster_entry("slurm-ssh", slurm_cluster)],
+        state_dir=tmp_path,
+        root_dir=scratch,
+        poll_interval=0.3,
+        log=logging.getLogger("test"),
+    )
+    await service.start()
+    backend = service.clusters["slurm-ssh"].backend
+    read_through, run_on_shell = ssh_shell.read_through, ssh_shell.ShellChannel.run
+    submitting: contextvars.ContextVar[bool] = contextvars.ContextVar("submitting", default=False)
+
+    drops = [1]  # the first sbatch only
+
+    async def run_marked(self: Any, argv: list[str], **options: Any) -> Any:
+        token = submitting.set(argv[0] == "sbatch")  # seen by the reads this run starts
+        try:
+            return await run_on_shell(self, argv, **options)
+        finally:
+            submitting.reset(token)
+
+    async def read_after_a_drop(reader: Any, marker: bytes) -> tuple[bytes, bytes]:
+        if submitting.get() and drops[0]:
+            drops[0] = 0
+            # sbatch runs and answers, but the network goes before the answer reaches us.
+            await asyncio.sleep(1.0)
+            backend.transport._conn.abort()  # type: ignore[attr-defined]
+            raise asyncssh.ConnectionLost("network down")
+        return await read_through(reader, marker)
+
+    monkeypatch.setattr(ssh_shell.ShellChannel, "run", run_marked)
+    monkeypatch.setattr(ssh_shell, "read_through", read_after_a_drop)
+    try:
+        name = f"cut-{uuid.uuid4().hex[:6]}"
+        request = JobSubmit(
+            cluster="slurm-ssh", name=name, command="sleep 5", working_dir=str(scratch)
+        )
+        with pytest.raises(ClusterUnreachable, match="lost"):
+            await service.submit(request)
+        [job] = service.list_jobs(cluster="slurm-ssh").jobs
+        assert job.state is JobState.SUBMITTING and job.native_id is None
+        queued = subprocess.run(
+            ["squeue", "-h", "-u", slurm_cluster["ssh"]["username"], "-n", name, "-o", "%i"],
+            env={**os.environ, **slurm_cluster["env"]},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.split()
+        assert len(queued) == 1, queued  # queued once, not twice
+        deadline = time.monotonic() + 30
+        while service.get_job(job.id).native_id is None:
+            assert time.monotonic() < deadline, service.get_job(job.id)
+            await asyncio.sleep(0.2)
+        assert service.get_job(job.id).native_id == queued[0]
+        while not service.get_job(job.id).terminal:
+            assert time.monotonic() < deadline + 30, service.get_job(job.id)
+            await asyncio.sleep(0.3)
+        assert service.get_job(job.id).state is JobState.COMPLETED
     finally:
         await service.stop()
 
