@@ -46,7 +46,9 @@ describe('JobsSidebar', () => {
         name: 'gpu',
         gpus_per_node: 4,
         gpu_types: ['a100'],
-        nodes_idle: 1
+        nodes_idle: 1,
+        accounts: ['physics', 'chem'],
+        qos: ['normal']
       })
     ];
     api.details.set('hpc', {
@@ -126,6 +128,11 @@ describe('JobsSidebar', () => {
     expect(gpu.textContent).toContain('1/4 nodes idle');
     expect(gpu.textContent).toContain('4 GPUs/node (a100)');
     expect(gpu.textContent).toContain('max 1 h');
+    expect(gpu.querySelector('.jp-pwlab-partition-access')!.textContent).toBe(
+      'accounts physics, chem · QOS normal'
+    );
+    const cpu = widget.node.querySelector('[data-partition="cpu"]')!;
+    expect(cpu.querySelector('.jp-pwlab-partition-access')).toBeNull();
     click(gpu.querySelector('[data-pwlab-new-job="gpu"]')!);
     expect(newJobs).toEqual([['hpc', 'gpu']]);
   });

@@ -188,6 +188,7 @@ function PartitionItem(props: {
       }`
     : 'no GPUs';
   const idle = p.nodes_total ? p.nodes_idle / p.nodes_total : 0;
+  const access = describeAccess(p);
   return (
     <div
       className="jp-pwlab-partition"
@@ -235,6 +236,25 @@ function PartitionItem(props: {
           : ''}
         {p.max_nodes !== null ? ` · max ${p.max_nodes} nodes` : ''}
       </div>
+      {access && <div className="jp-pwlab-partition-access">{access}</div>}
     </div>
   );
+}
+
+/**
+ * Who may use a partition, in words (`accounts physics, chem · QOS normal`),
+ * or null when anyone may.
+ */
+function describeAccess(p: IPartition): string | null {
+  const parts: string[] = [];
+  const list = (label: string, names?: string[]) => {
+    if (names?.length) {
+      parts.push(`${label} ${names.join(', ')}`);
+    }
+  };
+  list('accounts', p.accounts);
+  list('not for accounts', p.deny_accounts);
+  list('QOS', p.qos);
+  list('not for QOS', p.deny_qos);
+  return parts.length ? parts.join(' · ') : null;
 }
