@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Exit 0 if the development Slurm cluster started by up.sh is up and healthy, 1 otherwise.
 #   dev/slurm/check.sh [--quiet]
-# Checks: every daemon alive (by recorded PID), munge round trip, scontrol ping, all nodes
+# Checks: every daemon alive (by recorded PID), munge round trip, scontrol ping, slurmdbd (sacctmgr
+# lists this cluster), all nodes
 # registered and usable (idle/mixed/allocated, none down/drained/invalid/not responding),
 # slurmrestd ping with a JWT, ssh login with strict host key checking.
 set -uo pipefail
@@ -24,6 +25,10 @@ ok "daemons running: $(daemon_names | tr '\n' ' ')"
 munge -n -S "$MUNGE_SOCKET" 2>/dev/null | unmunge -S "$MUNGE_SOCKET" >/dev/null 2>&1 || bad "munge round trip failed ($MUNGE_DIR/munged.log)"
 slurm_env timeout 15 scontrol ping 2>/dev/null | grep -q 'is UP' || bad "slurmctld does not answer (see $LOG/slurmctld.log)"
 ok "slurmctld answers"
+clusters="$(slurm_env timeout 15 sacctmgr -n -P list cluster format=cluster 2>/dev/null)" \
+  || bad "slurmdbd does not answer sacctmgr (see $LOG/slurmdbd.log, $LOG/mariadb.log)"
+grep -qxF "$PWLAB_SLURM_CLUSTER" <<<"$clusters" || bad "cluster $PWLAB_SLURM_CLUSTER is not registered in slurmdbd"
+ok "slurmdbd answers (cluster $PWLAB_SLURM_CLUSTER registered)"
 states="$(slurm_env timeout 15 sinfo -h -N -o '%N %t' 2>/dev/null | sort -u)" || bad "sinfo failed"
 for n in "${ALL_NODES[@]}"; do
   st="$(awk -v n="$n" '$1 == n {print $2; exit}' <<<"$states")"

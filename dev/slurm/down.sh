@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Stop the development Slurm cluster started by up.sh: every daemon by its recorded PID.
+# Stop the development Slurm cluster started by up.sh: every daemon (MariaDB and slurmdbd too) by
+# its recorded PID.
 #
 #   dev/slurm/down.sh            # stop; keep the state dir (keys, job state, logs)
 #   dev/slurm/down.sh --purge    # stop and delete the state dir
@@ -39,7 +40,7 @@ if pid_of slurmctld >/dev/null && pid_of munged >/dev/null && [[ -r "$CONF" ]]; 
 fi
 
 # 2. daemons, by PID
-for name in sshd slurmrestd slurmctld $(printf 'slurmd-%s ' "${ALL_NODES[@]}") munged; do
+for name in sshd slurmrestd slurmctld $(printf 'slurmd-%s ' "${ALL_NODES[@]}") slurmdbd mariadb munged; do
   stop_daemon "$name"
 done
 
@@ -54,7 +55,7 @@ if [[ -n "${left// /}" ]]; then
   # shellcheck disable=SC2086
   [[ -z "${left// /}" ]] || kill -KILL $left 2>/dev/null || true
 fi
-rm -f "$STATE"/run/*.pid "$MUNGE_DIR/munged.pid" 2>/dev/null || true
+rm -f "$STATE"/run/*.pid "$MUNGE_DIR/munged.pid" "$DB_DIR/mariadbd.pid" 2>/dev/null || true
 
 if ((purge)); then
   # only a directory that up.sh made (it has etc/slurm.conf or pids/), never / or the repo itself

@@ -15,6 +15,7 @@ CLUSTER_NAME="${PWLAB_SLURM_CLUSTER:-pwlab}"
 CTLD_PORT="${PWLAB_SLURM_CTLD_PORT:-16817}"
 SLURMD_PORT="${PWLAB_SLURM_SLURMD_PORT:-16818}"   # n0; n1..n3 use the next three ports
 REST_PORT="${PWLAB_SLURM_REST_PORT:-16830}"
+DBD_PORT="${PWLAB_SLURM_DBD_PORT:-16831}"         # slurmdbd (MariaDB itself: unix socket only)
 SSH_PORT="${PWLAB_SLURM_SSH_PORT:-2222}"
 TEST_USER="${PWLAB_SLURM_USER:-pwlab}"
 START_TIMEOUT="${PWLAB_SLURM_TIMEOUT:-90}"
@@ -37,6 +38,14 @@ SSH_DIR="$STATE/ssh"
 CLIENT_KEY="$SSH_DIR/id_ed25519"
 KNOWN_HOSTS="$SSH_DIR/known_hosts"
 JOBCOMP="$LOG/jobcomp.txt"
+DB_DIR="$STATE/mariadb"                             # MariaDB: datadir, socket, pid (no TCP port)
+DB_DATA="$DB_DIR/data"
+DB_SOCKET="$DB_DIR/mariadb.sock"
+DB_NAME=slurm_acct_db
+# Accounting set up with sacctmgr at every (re)start (see up.sh "accounting").
+ACCOUNTS=(lab physics chem)                         # lab: the users' default account
+QOS_GRANTED=(normal high)                           # the users may use these (default normal)
+QOS_RESTRICTED=restricted                           # exists, but no user may use it
 SCRATCH="$STATE/scratch"
 
 # exit codes: 77 = this machine cannot run the cluster (skip), 1 = failed to start / unhealthy
@@ -51,13 +60,14 @@ unsupported() { printf '[slurm-dev] UNSUPPORTED: %s\n' "$*" >&2; exit "$EXIT_UNS
 
 # Daemon names this tooling manages, in start order; the expected executable of each.
 daemon_names() {
-  echo munged slurmctld
+  echo munged mariadb slurmdbd slurmctld
   local n; for n in "${ALL_NODES[@]}"; do echo "slurmd-$n"; done
   echo slurmrestd sshd
 }
 daemon_exe() {
   case "$1" in
-    munged) echo munged ;; slurmctld) echo slurmctld ;; slurmd-*) echo slurmd ;;
+    munged) echo munged ;; mariadb) echo mariadbd ;; slurmdbd) echo slurmdbd ;;
+    slurmctld) echo slurmctld ;; slurmd-*) echo slurmd ;;
     slurmrestd) echo slurmrestd ;; sshd) echo sshd ;; *) return 1 ;;
   esac
 }

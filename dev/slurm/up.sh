@@ -19,7 +19,7 @@ KEEP_ON_FAILURE="${PWLAB_SLURM_KEEP_ON_FAILURE:-0}"
 # ---- preflight ---------------------------------------------------------------------------------
 [[ "$(uname -s)" == Linux ]] || unsupported "needs Linux (found $(uname -s))"
 [[ "$(id -u)" == 0 ]] || unsupported "needs root (it installs packages, runs slurmd as root and adds a test user); run: sudo $0"
-for v in CTLD_PORT SLURMD_PORT REST_PORT SSH_PORT; do
+for v in CTLD_PORT SLURMD_PORT REST_PORT SSH_PORT DBD_PORT; do
   [[ "${!v}" =~ ^[0-9]+$ ]] && (( ${!v} > 0 && ${!v} < 65536 )) || die "port $v=${!v} is not a valid port number"
 done
 [[ "$TEST_USER" =~ ^[a-z_][a-z0-9_-]{0,30}$ && "$TEST_USER" != root ]] || die "PWLAB_SLURM_USER='$TEST_USER' is not a valid non-root user name"
@@ -28,8 +28,9 @@ with_lock   # serialize concurrent up.sh/down.sh (and apt) runs
 
 # ---- packages ----------------------------------------------------------------------------------
 PKGS=(slurm-wlm slurmctld slurmd slurm-client slurmrestd slurm-wlm-basic-plugins slurm-wlm-jwt-plugin
-      munge openssh-server curl)
-need_cmds=(munged munge unmunge slurmctld slurmd slurmrestd sbatch srun squeue sinfo scontrol sacct /usr/sbin/sshd ssh ssh-keygen curl setpriv flock)
+      slurmdbd mariadb-server munge openssh-server curl)
+need_cmds=(munged munge unmunge slurmctld slurmd slurmrestd slurmdbd sbatch srun squeue sinfo scontrol sacct sacctmgr
+           mariadbd mariadb-install-db mariadb /usr/sbin/sshd ssh ssh-keygen curl setpriv flock)
 missing_pkgs=()
 if command -v dpkg-query >/dev/null 2>&1; then
   for p in "${PKGS[@]}"; do
@@ -43,7 +44,8 @@ if ((${#missing_pkgs[@]})); then
   [[ -r /etc/debian_version ]] && grep -q '^12' /etc/debian_version \
     || log "warning: not Debian 12 ($(cat /etc/debian_version 2>/dev/null || echo unknown)); tested with Debian 12's Slurm 22.05 only"
   log "installing missing packages: ${missing_pkgs[*]}"
-  # Keep package maintainer scripts from starting system-wide daemons (sshd on :22, munged, ...).
+  # Keep package maintainer scripts from starting system-wide daemons (sshd on :22, munged,
+  # mariadb, slurmdbd, ...).
   made_policy=0
   if [[ ! -e /usr/sbin/policy-rc.d ]]; then
     printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d && made_policy=1
@@ -85,6 +87,7 @@ fi
 
 # ---- users -------------------------------------------------------------------------------------
 getent passwd munge >/dev/null || die "user 'munge' missing (the munge package creates it)"
+getent passwd mysql >/dev/null || die "user 'mysql' missing (the mariadb-server package creates it)"
 if ! getent passwd slurm >/dev/null; then
   log "creating system user slurm"
   useradd --system --user-group --home-dir /nonexistent --no-create-home --shell /usr/sbin/nologin slurm
@@ -99,12 +102,20 @@ TEST_HOME="$(getent passwd "$TEST_USER" | cut -d: -f6)"
 [[ -d "$TEST_HOME" ]] || { mkdir -p "$TEST_HOME"; chown "$TEST_USER:" "$TEST_HOME"; }
 
 # ---- state directory: dirs, keys, fake devices --------------------------------------------------
-mkdir -p "$STATE"/{etc,ctld,spool,log,run,pids,fakedev} "$MUNGE_DIR" "$SSH_DIR" "$SCRATCH"
+mkdir -p "$STATE"/{etc,ctld,spool,log,run,pids,fakedev} "$MUNGE_DIR" "$SSH_DIR" "$SCRATCH" "$DB_DIR/tmp"
 for n in "${ALL_NODES[@]}"; do mkdir -p "$STATE/spool/$n"; done
 chmod 755 "$STATE" "$STATE/etc"
 chown slurm:slurm "$STATE/ctld" "$LOG" "$STATE/run"
 chmod 1777 "$SCRATCH"
 chown munge:munge "$MUNGE_DIR"; chmod 755 "$MUNGE_DIR"
+chown mysql:mysql "$DB_DIR" "$DB_DIR/tmp"; chmod 755 "$DB_DIR"; chmod 700 "$DB_DIR/tmp"   # socket: 0777
+if [[ ! -d "$DB_DATA/mysql" ]]; then
+  log "initializing the MariaDB data directory $DB_DATA"
+  rm -rf "$DB_DATA"
+  mariadb-install-db --no-defaults --datadir="$DB_DATA" --user=mysql --auth-root-authentication-method=socket \
+    --skip-test-db >"$LOG/mariadb-install-db.out" 2>&1 \
+    || { tail -n 25 "$LOG/mariadb-install-db.out" >&2; die "mariadb-install-db failed (log: $LOG/mariadb-install-db.out)"; }
+fi
 chmod 700 "$PIDS"
 if [[ ! -s "$MUNGE_KEY" ]]; then
   log "generating munge key"
@@ -175,7 +186,11 @@ PluginDir=$PLUGIN_DIR
 ProctrackType=proctrack/linuxproc
 TaskPlugin=task/none
 JobAcctGatherType=jobacct_gather/none
-AccountingStorageType=accounting_storage/none
+AccountingStorageType=accounting_storage/slurmdbd
+AccountingStorageHost=127.0.0.1
+AccountingStoragePort=$DBD_PORT
+AccountingStoragePass=$MUNGE_SOCKET
+AccountingStorageEnforce=associations,limits,qos
 JobCompType=jobcomp/filetxt
 JobCompLoc=$JOBCOMP
 SwitchType=switch/none
@@ -199,6 +214,24 @@ PartitionName=debug Nodes=$MAIN_NODE Default=YES MaxTime=30 DefaultTime=10 State
 PartitionName=gpu Nodes=$MAIN_NODE MaxTime=60 DefaultTime=10 State=UP
 PartitionName=multi Nodes=$(IFS=,; echo "${EXTRA_NODES[*]}") MaxTime=60 DefaultTime=10 State=UP DenyAccounts=guest
 PartitionName=proj Nodes=$(IFS=,; echo "${EXTRA_NODES[*]}") MaxTime=20 DefaultTime=10 State=UP AllowAccounts=physics,chem AllowQos=normal,high
+CONF
+cat >"$NEW/slurmdbd.conf" <<CONF
+# Generated by dev/slurm/up.sh -- edits are overwritten. MariaDB over its unix socket only
+# (slurmdbd is started with MYSQL_UNIX_PORT=$DB_SOCKET; StorageUser authenticates by unix_socket).
+AuthType=auth/munge
+AuthInfo=socket=$MUNGE_SOCKET
+DbdHost=$CTLD_HOST
+DbdAddr=127.0.0.1
+DbdPort=$DBD_PORT
+SlurmUser=slurm
+PluginDir=$PLUGIN_DIR
+LogFile=$LOG/slurmdbd.log
+PidFile=$STATE/run/slurmdbd.pid
+DebugLevel=info
+StorageType=accounting_storage/mysql
+StorageHost=localhost
+StorageUser=slurm
+StorageLoc=$DB_NAME
 CONF
 cat >"$NEW/gres.conf" <<CONF
 # Generated by dev/slurm/up.sh. Fake GPUs: character devices 1:3 (like /dev/null).
@@ -226,14 +259,20 @@ AllowTcpForwarding yes
 Subsystem sftp internal-sftp
 $([[ "$SSH_SETENV" == 1 ]] && echo "SetEnv SLURM_CONF=$CONF")
 CONF
+# MariaDB: no option files, no TCP port; the InnoDB sizes are what slurmdbd checks for (at least
+# half of its recommendations; memory is touched only as the tiny database needs it)
+MARIADB_ARGS=(--no-defaults --user=mysql --datadir="$DB_DATA" --socket="$DB_SOCKET" --pid-file="$DB_DIR/mariadbd.pid"
+  --log-error="$LOG/mariadb.log" --tmpdir="$DB_DIR/tmp" --skip-networking --skip-name-resolve
+  --innodb-buffer-pool-size=512M --innodb-log-file-size=64M --innodb-lock-wait-timeout=900 --performance-schema=OFF)
 cat >"$NEW/launch.env" <<CONF
 REST_PORT=$REST_PORT
 REST_PLUGINS=$REST_PLUGINS
 NODE_HOSTNAMES=$NODE_HOSTNAMES
+MARIADB_ARGS=${MARIADB_ARGS[*]}
 CONF
 
 changed=0
-for f in slurm.conf gres.conf sshd_config launch.env; do
+for f in slurm.conf slurmdbd.conf gres.conf sshd_config launch.env; do
   cmp -s "$NEW/$f" "$STATE/etc/$f" || changed=1
 done
 
@@ -248,6 +287,7 @@ export PWLAB_SLURM_CLUSTER='$CLUSTER_NAME'
 export PWLAB_SLURM_CTLD_PORT='$CTLD_PORT'
 export PWLAB_SLURM_SLURMD_PORT='$SLURMD_PORT'
 export PWLAB_SLURM_REST_PORT='$REST_PORT'
+export PWLAB_SLURM_DBD_PORT='$DBD_PORT'
 export PWLAB_SLURM_REST_URL='http://127.0.0.1:$REST_PORT'
 export PWLAB_SLURM_REST_API='$REST_API'
 export PWLAB_SLURM_SSH_HOST='127.0.0.1'
@@ -290,7 +330,20 @@ $(for n in "${EXTRA_NODES[@]}"; do printf '    "%s": {"cpus": 2, "memory_mb": 20
   },
   "node_hostnames": $([[ "$NODE_HOSTNAMES" == 1 ]] && echo true || echo false),
   "jobcomp_file": $(json_str "$JOBCOMP"),
-  "history_command": ["sacct", "-c", "-P"],
+  "history_command": ["sacct", "-P"],
+  "jobcomp_history_command": ["sacct", "-c", "-P"],
+  "accounting": {
+    "storage": "slurmdbd",
+    "dbd_port": $DBD_PORT,
+    "enforce": ["associations", "limits", "qos"],
+    "accounts": [$(printf '"%s",' "${ACCOUNTS[@]}" | sed 's/,$//')],
+    "default_account": $(json_str "${ACCOUNTS[0]}"),
+    "users": [$(json_str "$TEST_USER"), "root"],
+    "qos": [$(printf '"%s",' "${QOS_GRANTED[@]}" | sed 's/,$//')],
+    "default_qos": $(json_str "${QOS_GRANTED[0]}"),
+    "restricted_qos": [$(json_str "$QOS_RESTRICTED")],
+    "db_socket": $(json_str "$DB_SOCKET")
+  },
   "munge_socket": $(json_str "$MUNGE_SOCKET"),
   "rest": {
     "url": "http://127.0.0.1:$REST_PORT",
@@ -322,6 +375,8 @@ $(for n in "${EXTRA_NODES[@]}"; do printf '    "%s": {"cpus": 2, "memory_mb": 20
     "slurmd": $(json_str "$LOG/slurmd-%n.log"),
     "slurmrestd": $(json_str "$LOG/slurmrestd.out"),
     "sshd": $(json_str "$LOG/sshd.log"),
+    "slurmdbd": $(json_str "$LOG/slurmdbd.log"),
+    "mariadb": $(json_str "$LOG/mariadb.log"),
     "munged": $(json_str "$MUNGE_DIR/munged.log")
   },
   "pids_dir": $(json_str "$PIDS"),
@@ -359,9 +414,10 @@ if ((running && changed)); then
 elif ((running)); then
   log "cluster partly down or unhealthy: starting what is missing"
 fi
-for f in slurm.conf gres.conf sshd_config launch.env; do mv "$NEW/$f" "$STATE/etc/$f"; done
+for f in slurm.conf slurmdbd.conf gres.conf sshd_config launch.env; do mv "$NEW/$f" "$STATE/etc/$f"; done
 rmdir "$NEW"
 chmod 644 "$STATE/etc/slurm.conf" "$STATE/etc/gres.conf" "$STATE/etc/sshd_config"
+chown slurm:slurm "$STATE/etc/slurmdbd.conf"; chmod 600 "$STATE/etc/slurmdbd.conf"   # slurmdbd insists
 
 to_start=()
 for name in $(daemon_names); do if ! pid_of "$name" >/dev/null; then to_start+=("$name"); fi; done
@@ -371,6 +427,7 @@ starting() { [[ " ${to_start[*]} " == *" $1 "* ]]; }
 port_of() {
   case "$1" in
     slurmctld) echo "CTLD_PORT $CTLD_PORT" ;; slurmrestd) echo "REST_PORT $REST_PORT" ;;
+    slurmdbd) echo "DBD_PORT $DBD_PORT" ;;
     sshd) echo "SSH_PORT $SSH_PORT" ;; slurmd-*) echo "SLURMD_PORT $(node_port "${1#slurmd-}")" ;;
   esac
 }
@@ -439,6 +496,43 @@ if starting munged; then
 fi
 munge_ok() { munge -n -S "$MUNGE_SOCKET" | unmunge -S "$MUNGE_SOCKET"; }
 wait_until "munged to answer on $MUNGE_SOCKET" 20 munged munge_ok
+
+# MariaDB for slurmdbd: datadir, socket, pid and log in the state dir; no TCP port (--skip-networking)
+WAIT_LOGS=("$LOG/mariadb.log" "$LOG/mariadb.out")
+db_sql() { mariadb --no-defaults --socket="$DB_SOCKET" --user=root --batch --skip-column-names -e "$1"; }
+if starting mariadb; then
+  rm -f "$DB_SOCKET" "$DB_SOCKET.lock"
+  launch mariadb "$LOG/mariadb.out" "${denv[@]}" mariadbd "${MARIADB_ARGS[@]}"
+fi
+wait_until "MariaDB to answer on $DB_SOCKET" 60 mariadb db_sql 'SELECT 1'
+# slurmdbd (runs as SlurmUser=slurm) logs in as DB user slurm, authenticated by its unix user
+db_sql "CREATE USER IF NOT EXISTS 'slurm'@'localhost' IDENTIFIED VIA unix_socket;
+        GRANT ALL ON \`$DB_NAME\`.* TO 'slurm'@'localhost';" \
+  || fail "could not create MariaDB user slurm" "$LOG/mariadb.log"
+
+# slurmdbd: the accounting daemon (creates its tables on first start)
+WAIT_LOGS=("$LOG/slurmdbd.log" "$LOG/slurmdbd.out" "$LOG/mariadb.log")
+starting slurmdbd && launch slurmdbd "$LOG/slurmdbd.out" "${denv[@]}" MYSQL_UNIX_PORT="$DB_SOCKET" slurmdbd -D
+dbd_ok() { slurm_env timeout 10 sacctmgr -n -P list cluster format=cluster; }
+wait_until "slurmdbd to answer sacctmgr on port $DBD_PORT" 60 slurmdbd dbd_ok
+
+# Accounting: cluster, accounts, QOS, users' associations (idempotent; slurmctld needs its cluster
+# registered before it starts). Jobs without --account run under the user's default account.
+sacctmgr_add() { # sacctmgr -i add ...; "already there" is fine
+  local out
+  if out="$(slurm_env timeout 20 sacctmgr -i add "$@" 2>&1)"; then return 0; fi
+  grep -qiE 'nothing new added|already exist' <<<"$out" && return 0
+  fail "sacctmgr add $* failed: $(tr '\n' ' ' <<<"$out")" "$LOG/slurmdbd.log"
+}
+sacctmgr_add cluster "$CLUSTER_NAME"
+sacctmgr_add qos "$(IFS=,; echo "${QOS_GRANTED[*]}"),$QOS_RESTRICTED"
+sacctmgr_add account "$(IFS=,; echo "${ACCOUNTS[*]}")" cluster="$CLUSTER_NAME"
+sacctmgr_add user "$TEST_USER" cluster="$CLUSTER_NAME" defaultaccount="${ACCOUNTS[0]}" account="$(IFS=,; echo "${ACCOUNTS[*]}")"
+sacctmgr_add user root cluster="$CLUSTER_NAME" account="$(IFS=,; echo "${ACCOUNTS[*]}")"   # root keeps default account root
+out="$(slurm_env timeout 20 sacctmgr -i modify user where name="root,$TEST_USER" cluster="$CLUSTER_NAME" \
+  set qos="$(IFS=,; echo "${QOS_GRANTED[*]}")" defaultqos="${QOS_GRANTED[0]}" 2>&1)" \
+  || grep -qi 'nothing modified' <<<"$out" \
+  || fail "sacctmgr modify user (QOS) failed: $(tr '\n' ' ' <<<"$out")" "$LOG/slurmdbd.log"
 
 # slurmctld (drops to SlurmUser=slurm); recovers jobs and nodes from $STATE/ctld
 WAIT_LOGS=("$LOG/slurmctld.log" "$LOG/slurmctld.out")
@@ -518,6 +612,6 @@ elif [[ "$SMOKE" == 1 ]]; then
   done
 fi
 
-log "cluster up in $((SECONDS - T0)) s: slurm $SLURM_VERSION, partitions debug/gpu/multi/proj, REST $REST_API on 127.0.0.1:$REST_PORT, ssh $TEST_USER@127.0.0.1:$SSH_PORT"
+log "cluster up in $((SECONDS - T0)) s: slurm $SLURM_VERSION, partitions debug/gpu/multi/proj, slurmdbd on 127.0.0.1:$DBD_PORT, REST $REST_API on 127.0.0.1:$REST_PORT, ssh $TEST_USER@127.0.0.1:$SSH_PORT"
 log "use it:  . $STATE/env.sh   (or read $STATE/cluster.json)"
 echo "$STATE/cluster.json"
