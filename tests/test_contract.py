@@ -260,19 +260,27 @@ async def test_account_reaches_the_scheduler_and_is_checked(api, cluster, workdi
     field, message = await refused({"partition": "multi", "account": "guest"})
     assert field == "resources.account" and "denied" in message
     assert {j["id"] for j in (await api.get("jobs", cluster=cluster))["jobs"]} == {job["id"]}
-    # Accepted and queued. (Without slurmdbd this cluster cannot run anything on proj, and
-    # Slurm ignores QOS, so the job waits; a real site's accounting would let it run.)
-    queued = await api.submit(
+    # Allowed by the partition and by the user's associations in slurmdbd: it runs under both.
+    both = await api.submit(
         **body(
             cluster,
             workdir,
-            command="true",
+            command='echo "$SLURM_JOB_ACCOUNT $SLURM_JOB_QOS"',
             resources={"partition": "proj", "account": "physics", "qos": "high"},
         )
     )
-    assert queued["state"] == "QUEUED"
-    status, _ = await api.call("DELETE", f"jobs/{queued['id']}")
-    assert status == 200
+    done = await api.wait(both["id"], TERMINAL, timeout=60)
+    assert done["state"] == "COMPLETED", done
+    assert await api.read_all(both["id"]) == "physics high\n"
+    assert (done["resources"]["account"], done["resources"]["qos"]) == ("physics", "high")
+    # A QOS that exists but the user may not use (debug allows any QOS): Slurm's own refusal,
+    # at submit, on the field.
+    field, message = await refused({"partition": "debug", "qos": "restricted"})
+    assert field == "resources.qos" and "invalid qos" in message.lower(), message
+    assert {j["id"] for j in (await api.get("jobs", cluster=cluster))["jobs"]} == {
+        job["id"],
+        both["id"],
+    }
 
 
 async def test_logs_tail_while_running(api, cluster, workdir):

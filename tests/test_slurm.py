@@ -43,9 +43,12 @@ from .sge_cluster import sge_cluster_entry
 from .slurm_cluster import slurm_cluster_entry, start_slurm
 
 
-def backend_for(info: dict[str, Any], cluster_id: str, tmp_path: Path) -> SlurmBackend:
+def backend_for(
+    info: dict[str, Any], cluster_id: str, tmp_path: Path, **settings: Any
+) -> SlurmBackend:
     entry = slurm_cluster_entry(cluster_id, info)
     options = {k: v for k, v in entry.items() if k not in ("id", "kind", "poll_interval")}
+    options.update(settings)
     context = BackendContext(cluster_id=cluster_id, state_dir=tmp_path, root_dir=tmp_path)
     backend = SlurmBackend.from_config(options, context)
     assert isinstance(backend, SlurmBackend)
@@ -53,7 +56,10 @@ def backend_for(info: dict[str, Any], cluster_id: str, tmp_path: Path) -> SlurmB
 
 
 async def test_job_that_left_squeue_keeps_its_true_end(slurm_cluster, tmp_path):
-    """A job that ended and was purged from squeue before we looked is found in the history."""
+    """A job that ended and was purged from squeue before we looked is found in the history:
+    slurmdbd's (``sacct``, what ``auto`` uses when accounting is on), and the job completion
+    file's (``sacct -c``) tells the same end."""
+    assert slurm_cluster["accounting"]["storage"] == "slurmdbd"
     backend = backend_for(slurm_cluster, "slurm", tmp_path)
     workdir = Path(slurm_cluster["scratch_dir"])
     results = []
@@ -77,10 +83,21 @@ async def test_job_that_left_squeue_keeps_its_true_end(slurm_cluster, tmp_path):
     else:
         pytest.fail("jobs never left squeue")
     statuses = await backend.poll(ids)
+    assert backend._history_mode == "auto"  # sacct answered: no fallback to the job completion file
     assert (statuses[ids[0]].state, statuses[ids[0]].exit_code) == (JobState.COMPLETED, 0)
     assert (statuses[ids[1]].state, statuses[ids[1]].exit_code) == (JobState.FAILED, 3)
     assert statuses[ids[1]].ended_at is not None
     await backend.close()
+    jobcomp = backend_for(slurm_cluster, "slurm", tmp_path, history="sacct-c")
+    from_file = await jobcomp.poll(ids)
+    for native in ids:
+        theirs, ours = from_file[native], statuses[native]
+        assert (theirs.state, theirs.exit_code, theirs.ended_at) == (
+            ours.state,
+            ours.exit_code,
+            ours.ended_at,
+        )
+    await jobcomp.close()
 
 
 def _ctld_pid(info: dict[str, Any]) -> int:
@@ -255,8 +272,9 @@ def test_parsers():
 
 
 def test_account_and_qos_are_one_sbatch_option_each(tmp_path):
-    """What sbatch gets (the test cluster has no accounting, so Slurm itself ignores QOS and the
-    job cannot show it: this is the one place it can be seen)."""
+    """What sbatch gets: one --account and one --qos option, and none when not asked for (the
+    job runs under the user's default account and QOS). That Slurm checks and applies them is
+    test_contract's test_account_reaches_the_scheduler_and_is_checked, on the cluster."""
     context = BackendContext(cluster_id="s", state_dir=tmp_path, root_dir=tmp_path)
     backend = SlurmBackend.from_config({}, context)
     assert isinstance(backend, SlurmBackend)
