@@ -100,7 +100,7 @@ def _check_name(
     if value in deny:
         return f"{what} '{value}' is denied on {where}"
     if allow and value not in allow:
-        return f"{what} '{value}' is not allowed on {where}; allowed: {', '.join(allow)}"
+        return f"{what} '{value}' cannot be used on {where}; allowed: {', '.join(allow)}"
     return None
 
 

@@ -236,7 +236,8 @@ async def test_ssh_connection_is_reused(slurm_cluster, tmp_path):
     for _ in range(5):
         await backend.discover()
         await backend.poll([])
-    assert backend.transport.commands_run == 15  # discover: sinfo + scontrol; poll: squeue
+    # discover: sinfo, scontrol (partition access), sacctmgr (the user's accounts); poll: squeue
+    assert backend.transport.commands_run == 20
     assert backend.transport.connects == 1  # type: ignore[attr-defined]
     assert backend.transport.channels_opened == 1  # type: ignore[attr-defined]  # one shell
     await backend.close()

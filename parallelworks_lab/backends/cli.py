@@ -7,6 +7,7 @@ logs are here, so a new command-line scheduler is one small module.
 
 from __future__ import annotations
 
+import getpass
 import re
 from typing import Any, ClassVar, Optional
 
@@ -17,6 +18,7 @@ from ..transports import (
     CommandResult,
     LocalTransport,
     LocalTransportSettings,
+    SSHTransportSettings,
     Transport,
     TransportError,
     TransportSettings,
@@ -66,6 +68,14 @@ class CommandLineBackend(Backend):
         if isinstance(self.transport, LocalTransport):
             # On the login node itself, relative paths mean the Jupyter root directory.
             self.transport.set_home(self.context.root_dir)
+
+    @property
+    def user(self) -> str:
+        """Who the scheduler sees: the SSH login, or the user this server runs as."""
+        transport = self.settings.transport
+        if isinstance(transport, SSHTransportSettings) and transport.username:
+            return transport.username
+        return getpass.getuser()
 
     @property
     def commands_run(self) -> int:

@@ -7,7 +7,6 @@ reason, so the user can see why and cancel or release (clear) them; they never h
 
 from __future__ import annotations
 
-import getpass
 import json
 import math
 import re
@@ -20,9 +19,6 @@ from pydantic import Field
 from ..errors import ClusterUnreachable, FieldError, InvalidRequest
 from ..models import Partition, ResourceRequest
 from ..states import JobState
-from ..transports import (
-    SSHTransportSettings,
-)
 from .base import BackendSettings, JobStatus, SubmitRequest, SubmitResult
 from .cli import CommandLineBackend, CommandLineSettings, last_line, leading_int
 from .slurm import aggregate
@@ -153,12 +149,6 @@ class SGEBackend(CommandLineBackend):
         self._memory_file = self.context.state_dir / "sge-jobs.json"
         self._cancelled: set[str] = set()
         self._held: set[str] = set()
-
-    @property
-    def user(self) -> str:
-        if isinstance(self.settings.transport, SSHTransportSettings):
-            return self.settings.transport.username or getpass.getuser()
-        return getpass.getuser()
 
     async def start(self) -> None:
         try:

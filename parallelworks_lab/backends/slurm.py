@@ -229,7 +229,37 @@ class SlurmBackend(CommandLineBackend):
         for name, access in (await self._partition_access()).items():
             if name in partitions:
                 partitions[name].update(access)
+        mine = await self._user_associations()
+        if mine is not None:
+            for part in partitions.values():
+                part["accounts"] = usable(part["accounts"], part["deny_accounts"], mine[0])
+                part["qos"] = usable(part["qos"], part["deny_qos"], mine[1])
         return [Partition(**p) for p in partitions.values()]
+
+    async def _user_associations(self) -> Optional[tuple[list[str], list[str]]]:
+        """The accounts and QOS the user's associations in slurmdbd allow, so the forms offer
+        *your* accounts; None on a cluster without slurmdbd (or one sacctmgr cannot ask)."""
+        result = await self.run(
+            [
+                "sacctmgr",
+                "--noheader",
+                "--parsable2",
+                "show",
+                "associations",
+                f"user={self.user}",
+                "format=Account,QOS",
+            ]
+        )
+        if result.returncode != 0:
+            return None
+        accounts: list[str] = []
+        qos: list[str] = []
+        for line in result.stdout.splitlines():
+            account, _, names = line.partition("|")
+            if account and account not in accounts:
+                accounts.append(account)
+            qos += [name for name in names.split(",") if name and name not in qos]
+        return (accounts, qos) if accounts else None
 
     async def _partition_access(self) -> dict[str, dict[str, list[str]]]:
         """Who may use each partition (Allow/Deny Accounts and QOS): sinfo cannot say,
@@ -510,6 +540,15 @@ def partition_access(
         "qos": name_list(allow_qos),
         "deny_qos": name_list(deny_qos),
     }
+
+
+def usable(allowed: list[str], denied: list[str], mine: list[str]) -> list[str]:
+    """What a user may choose on a partition: their own names that the partition allows. When
+    none of theirs is allowed, the partition's list stands (Slurm will say why it refuses)."""
+    if not mine:
+        return allowed
+    choices = [name for name in (allowed or mine) if name in mine and name not in denied]
+    return choices or allowed
 
 
 def name_list(value: str) -> list[str]:
