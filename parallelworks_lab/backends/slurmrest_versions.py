@@ -401,6 +401,18 @@ class Adapter:
         return []
 
 
+def named_options(job: JobDescription) -> dict[str, str]:
+    """The job description fields every API version spells the same: those that are set."""
+    fields = {
+        "partition": job.partition,
+        "array": job.array,
+        "dependency": job.dependency,
+        "account": job.account,
+        "qos": job.qos,
+    }
+    return {name: value for name, value in fields.items() if value}
+
+
 class V0038(Adapter):
     """Slurm 22.05 (what the test cluster serves)."""
 
@@ -419,23 +431,13 @@ class V0038(Adapter):
             "tasks": job.ntasks,
             "cpus_per_task": job.cpus_per_task,
         }
-        if job.partition:
-            desc["partition"] = job.partition
         if job.time_limit_minutes is not None:
             desc["time_limit"] = job.time_limit_minutes
         if job.memory_mb is not None:
             desc["memory_per_node"] = job.memory_mb
         if job.gpus:
             desc["gpus"] = str(job.gpus)
-        if job.array:
-            desc["array"] = job.array
-        if job.dependency:
-            desc["dependency"] = job.dependency
-        if job.account:
-            desc["account"] = job.account
-        if job.qos:
-            desc["qos"] = job.qos
-        return {"script": job.script, "job": desc}
+        return {"script": job.script, "job": {**desc, **named_options(job)}}
 
     def parse_partitions(self, body: Any) -> list[PartitionRecord]:
         out = []
@@ -492,23 +494,13 @@ class DataParserAdapter(Adapter):
             "tasks": job.ntasks,
             "cpus_per_task": job.cpus_per_task,
         }
-        if job.partition:
-            desc["partition"] = job.partition
         if job.time_limit_minutes is not None:
             desc["time_limit"] = _set_number(job.time_limit_minutes)
         if job.memory_mb is not None:
             desc["memory_per_node"] = _set_number(job.memory_mb)
         if job.gpus:
             desc["tres_per_job"] = f"gres/gpu:{job.gpus}"
-        if job.array:
-            desc["array"] = job.array
-        if job.dependency:
-            desc["dependency"] = job.dependency
-        if job.account:
-            desc["account"] = job.account
-        if job.qos:
-            desc["qos"] = job.qos
-        return {"script": job.script, "job": desc}
+        return {"script": job.script, "job": {**desc, **named_options(job)}}
 
     def last_update(self, body: dict[str, Any]) -> Optional[int]:
         return read_time(body.get("last_update"))
