@@ -80,29 +80,29 @@ class _Displayable:
         self.widget.close()
 
 
+def _partition_rule(schema: Mapping[str, Any], field: str, partition: Optional[str]) -> Any:
+    """What the schema's branch for ``partition`` says about ``field`` (its ``then``)."""
+    for branch in schema.get("allOf", []):
+        const = branch.get("if", {}).get("properties", {}).get("partition", {}).get("const")
+        if const == partition:
+            return branch.get("then", {}).get("properties", {}).get(field, {})
+    return {}
+
+
 def _bounds(schema: Mapping[str, Any], field: str, partition: Optional[str]) -> tuple[Any, Any]:
     """(minimum, maximum) of a resource field from the options schema, for ``partition``."""
     prop = schema.get("properties", {}).get(field, {})
     options = [prop, *prop.get("anyOf", [])]
     minimum = next((o["minimum"] for o in options if "minimum" in o), None)
     maximum = next((o["maximum"] for o in options if "maximum" in o), None)
-    for branch in schema.get("allOf", []):
-        const = branch.get("if", {}).get("properties", {}).get("partition", {}).get("const")
-        if const == partition:
-            then = branch.get("then", {}).get("properties", {}).get(field, {})
-            maximum = then.get("maximum", maximum)
-            minimum = then.get("minimum", minimum)
-    return minimum, maximum
+    rule = _partition_rule(schema, field, partition)
+    return rule.get("minimum", minimum), rule.get("maximum", maximum)
 
 
 def _choices(schema: Mapping[str, Any], field: str, partition: Optional[str]) -> list[str]:
     """The names ``partition`` allows for ``field`` (its accounts, its QOS); empty: any."""
-    for branch in schema.get("allOf", []):
-        const = branch.get("if", {}).get("properties", {}).get("partition", {}).get("const")
-        if const == partition:
-            then = branch.get("then", {}).get("properties", {}).get(field, {})
-            return [str(v) for v in then.get("enum", []) if v is not None]
-    return []
+    rule = _partition_rule(schema, field, partition)
+    return [str(v) for v in rule.get("enum", []) if v is not None]
 
 
 def _row(label: str, control: Any, error: Any) -> Any:
