@@ -137,6 +137,16 @@ class Backend(abc.ABC):
         """Why the scheduler cannot take this job name (None: it can)."""
         return None
 
+    def local_path(self, working_dir: Optional[str]) -> Optional[Path]:
+        """A working directory as a path on this machine, when the cluster's jobs run on or
+        share files with it (None for a remote cluster). Only read for provenance."""
+        return None
+
+    @property
+    def submitting_user(self) -> Optional[str]:
+        """Who the scheduler sees as the job's owner, when the backend knows."""
+        return None
+
     def check_working_dir(self, working_dir: Optional[str]) -> list[FieldError]:
         """Validate the working directory where the backend can see it (no check by default)."""
         return []

@@ -28,7 +28,7 @@ def format_memory(mb: float) -> str:
 
 def format_duration(seconds: float) -> str:
     """45 -> '45 s', 540 -> '9 min', 5400 -> '1 h 30 min', 93600 -> '1 d 2 h'."""
-    seconds = max(0, int(round(seconds)))
+    seconds = max(0, round(seconds))
     if seconds < 60:
         return f"{seconds} s"
     minutes = seconds // 60
@@ -64,7 +64,7 @@ def build_usage(record: UsageRecord, resources: ResourceRequest) -> Usage:
     if record.cpu_seconds is not None and record.elapsed_seconds and cpus:
         cpu_efficiency = round(min(1.0, record.cpu_seconds / (record.elapsed_seconds * cpus)), 4)
     usage = Usage(
-        source=record.source,  # type: ignore[arg-type]
+        source=record.source,
         elapsed_seconds=record.elapsed_seconds,
         time_limit_seconds=time_limit,
         cpus=cpus,
