@@ -140,7 +140,7 @@ class JobsHandler(BaseHandler):
 class JobHandler(BaseHandler):
     @web.authenticated
     async def get(self, job_id: str) -> None:
-        self.write_model(self.service.job_detail(job_id))
+        self.write_model(await self.service.job_detail(job_id))
 
     @web.authenticated
     async def delete(self, job_id: str) -> None:

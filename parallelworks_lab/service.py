@@ -292,12 +292,21 @@ class JobService:
             raise NotFound(f"unknown job '{job_id}'")
         return job
 
-    def job_detail(self, job_id: str) -> Job:
-        """A job with what only its detail view shows (the load of its partition)."""
+    async def job_detail(self, job_id: str) -> Job:
+        """A job with what only its detail view shows: how busy its partition is, from the
+        cluster's discovery cache (refreshed at most once per ``discovery_ttl``, and only
+        when someone looks at a waiting job: never part of the regular poll)."""
         job = self.get_job(job_id)
         cluster = self.clusters.get(job.cluster)
-        if cluster is not None:
-            job.partition_load = partition_load(job, cluster.cached_partitions())
+        if cluster is None or job.terminal or job.state not in (JobState.QUEUED, JobState.HELD):
+            return job
+        try:
+            partitions: Optional[list[Partition]] = await cluster.partitions(
+                fresh=cluster.backend.cheap_discovery
+            )
+        except PWLabError:
+            partitions = cluster.cached_partitions()  # unreachable: the last known, if any
+        job.partition_load = partition_load(job, partitions)
         return job
 
     def get_submission(self, job_id: str) -> JobSubmit:

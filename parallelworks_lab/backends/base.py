@@ -105,6 +105,9 @@ class Backend(abc.ABC):
     unsupported_fields: frozenset[str] = frozenset()
     #: Whether :meth:`usage` can say what finished jobs used (the poller asks only then).
     measures_usage: ClassVar[bool] = False
+    #: Discovery costs no scheduler command (the local cluster reads its own state): views may
+    #: ask for fresh partitions instead of the TTL cache.
+    cheap_discovery: ClassVar[bool] = False
 
     def __init__(self, settings: BackendSettings, context: BackendContext) -> None:
         self.settings = settings

@@ -152,6 +152,7 @@ class LocalBackend(Backend):
     settings_class = LocalSettings
     # This machine has no accounts or QOS to charge; arrays are a scheduler's.
     unsupported_fields = frozenset({"array", "account", "qos"})
+    cheap_discovery = True
 
     settings: LocalSettings
 
