@@ -46,6 +46,9 @@ DB_NAME=slurm_acct_db
 ACCOUNTS=(lab physics chem)                         # lab: the users' default account
 QOS_GRANTED=(normal high)                           # the users may use these (default normal)
 QOS_RESTRICTED=restricted                           # exists, but no user may use it
+# Limits that make jobs wait for real (reason codes for the guidance tests); the users may use both.
+QOS_ONE_JOB=onejob                                  # MaxJobsPerUser=1 -> QOSMaxJobsPerUserLimit
+ACCOUNT_TINY=tiny                                   # GrpTRES=cpu=2 -> AssocGrpCpuLimit
 SCRATCH="$STATE/scratch"
 
 # exit codes: 77 = this machine cannot run the cluster (skip), 1 = failed to start / unhealthy

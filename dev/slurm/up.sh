@@ -185,12 +185,14 @@ SlurmdDebug=info
 PluginDir=$PLUGIN_DIR
 ProctrackType=proctrack/linuxproc
 TaskPlugin=task/none
-JobAcctGatherType=jobacct_gather/none
+JobAcctGatherType=jobacct_gather/linux
+JobAcctGatherFrequency=task=1
 AccountingStorageType=accounting_storage/slurmdbd
 AccountingStorageHost=127.0.0.1
 AccountingStoragePort=$DBD_PORT
 AccountingStoragePass=$MUNGE_SOCKET
 AccountingStorageEnforce=associations,limits,qos
+AccountingStorageTRES=gres/gpu
 JobCompType=jobcomp/filetxt
 JobCompLoc=$JOBCOMP
 SwitchType=switch/none
@@ -201,7 +203,7 @@ SelectTypeParameters=CR_Core
 SlurmdParameters=config_overrides
 ReturnToService=2
 SchedulerType=sched/backfill
-SchedulerParameters=batch_sched_delay=0
+SchedulerParameters=batch_sched_delay=0,bf_interval=2
 MinJobAge=${PWLAB_SLURM_MIN_JOB_AGE:-300}
 KillWait=5
 InactiveLimit=0
@@ -336,12 +338,14 @@ $(for n in "${EXTRA_NODES[@]}"; do printf '    "%s": {"cpus": 2, "memory_mb": 20
     "storage": "slurmdbd",
     "dbd_port": $DBD_PORT,
     "enforce": ["associations", "limits", "qos"],
-    "accounts": [$(printf '"%s",' "${ACCOUNTS[@]}" | sed 's/,$//')],
+    "accounts": [$(printf '"%s",' "${ACCOUNTS[@]}" "$ACCOUNT_TINY" | sed 's/,$//')],
     "default_account": $(json_str "${ACCOUNTS[0]}"),
     "users": [$(json_str "$TEST_USER"), "root"],
-    "qos": [$(printf '"%s",' "${QOS_GRANTED[@]}" | sed 's/,$//')],
+    "qos": [$(printf '"%s",' "${QOS_GRANTED[@]}" "$QOS_ONE_JOB" | sed 's/,$//')],
     "default_qos": $(json_str "${QOS_GRANTED[0]}"),
     "restricted_qos": [$(json_str "$QOS_RESTRICTED")],
+    "limited_qos": {$(json_str "$QOS_ONE_JOB"): {"max_jobs_per_user": 1}},
+    "limited_accounts": {$(json_str "$ACCOUNT_TINY"): {"grp_cpus": 2}},
     "db_socket": $(json_str "$DB_SOCKET")
   },
   "munge_socket": $(json_str "$MUNGE_SOCKET"),
@@ -526,11 +530,13 @@ sacctmgr_add() { # sacctmgr -i add ...; "already there" is fine
 }
 sacctmgr_add cluster "$CLUSTER_NAME"
 sacctmgr_add qos "$(IFS=,; echo "${QOS_GRANTED[*]}"),$QOS_RESTRICTED"
+sacctmgr_add qos "$QOS_ONE_JOB" MaxJobsPerUser=1
 sacctmgr_add account "$(IFS=,; echo "${ACCOUNTS[*]}")" cluster="$CLUSTER_NAME"
-sacctmgr_add user "$TEST_USER" cluster="$CLUSTER_NAME" defaultaccount="${ACCOUNTS[0]}" account="$(IFS=,; echo "${ACCOUNTS[*]}")"
-sacctmgr_add user root cluster="$CLUSTER_NAME" account="$(IFS=,; echo "${ACCOUNTS[*]}")"   # root keeps default account root
+sacctmgr_add account "$ACCOUNT_TINY" cluster="$CLUSTER_NAME" GrpTRES=cpu=2
+sacctmgr_add user "$TEST_USER" cluster="$CLUSTER_NAME" defaultaccount="${ACCOUNTS[0]}" account="$(IFS=,; echo "${ACCOUNTS[*]}"),$ACCOUNT_TINY"
+sacctmgr_add user root cluster="$CLUSTER_NAME" account="$(IFS=,; echo "${ACCOUNTS[*]}"),$ACCOUNT_TINY"   # root keeps default account root
 out="$(slurm_env timeout 20 sacctmgr -i modify user where name="root,$TEST_USER" cluster="$CLUSTER_NAME" \
-  set qos="$(IFS=,; echo "${QOS_GRANTED[*]}")" defaultqos="${QOS_GRANTED[0]}" 2>&1)" \
+  set qos="$(IFS=,; echo "${QOS_GRANTED[*]}"),$QOS_ONE_JOB" defaultqos="${QOS_GRANTED[0]}" 2>&1)" \
   || grep -qi 'nothing modified' <<<"$out" \
   || fail "sacctmgr modify user (QOS) failed: $(tr '\n' ' ' <<<"$out")" "$LOG/slurmdbd.log"
 

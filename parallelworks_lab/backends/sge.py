@@ -1,8 +1,10 @@
 """The ``sge`` backend: (Son of) Grid Engine's command-line tools over a transport.
 
 Watching costs one ``qstat -xml -u <user>`` per interval for all jobs; a job that left qstat is
-read once from ``qacct -j``. Jobs in an error state (``Eqw``) are shown HELD with Grid Engine's
-reason, so the user can see why and cancel or release (clear) them; they never hang silently.
+read once from ``qacct -j``, whose record also says what the job used (wall clock, CPU time,
+peak virtual memory, slots), so the efficiency card costs no extra command. Jobs in an error
+state (``Eqw``) are shown HELD with Grid Engine's reason, so the user can see why and cancel or
+release (clear) them; they never hang silently.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import json
 import math
 import re
 import xml.etree.ElementTree as ET
+from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Any, ClassVar, Optional
 
@@ -19,9 +22,9 @@ from pydantic import Field
 from ..errors import ClusterUnreachable, FieldError, InvalidRequest
 from ..models import Partition, ResourceRequest
 from ..states import JobState
-from .base import BackendSettings, JobStatus, SubmitRequest, SubmitResult
+from .base import BackendSettings, JobStatus, SubmitRequest, SubmitResult, UsageRecord
 from .cli import CommandLineBackend, CommandLineSettings, last_line, leading_int
-from .slurm import aggregate
+from .slurm import aggregate, array_usage
 
 TOKEN_CONTEXT = "pwlab_token"  # noqa: S105 - a job context key, not a secret
 UNREACHABLE_MARKERS = (
@@ -33,6 +36,8 @@ UNREACHABLE_MARKERS = (
 )
 # A Grid Engine array spec: n[-m[:s]] (lists are not supported by qsub -t).
 SGE_ARRAY = re.compile(r"^(\d+)(?:-(\d+)(?::(\d+))?)?(?:%(\d+))?$")
+# qacct -j takes one job id per call (see SGEBackend.usage): how many one usage() call asks.
+USAGE_LOOKUPS = 10
 
 
 class SGESettings(CommandLineSettings):
@@ -79,6 +84,21 @@ def parse_hms(value: str) -> Optional[int]:
     return math.ceil(seconds / 60)
 
 
+def _seconds(value: str) -> Optional[int]:
+    """``h_rt`` as seconds (``120``, ``0:2:0``); None for INFINITY."""
+    value = value.strip()
+    if not value or value.upper() == "INFINITY":
+        return None
+    try:
+        parts = [int(p) for p in value.split(":")]
+    except ValueError:
+        return None
+    seconds = 0
+    for part in parts:
+        seconds = seconds * 60 + part
+    return seconds
+
+
 def parse_qacct(text: str) -> list[dict[str, str]]:
     """qacct -j output: one dict per record (an array job has one per task)."""
     records: list[dict[str, str]] = []
@@ -95,6 +115,56 @@ def parse_qacct(text: str) -> list[dict[str, str]]:
     if current:
         records.append(current)
     return records
+
+
+def qacct_seconds(value: str) -> Optional[float]:
+    """qacct durations: ``6s``, ``3.762s`` (8.1.9) or a bare ``6`` / ``3.762`` (older)."""
+    match = re.fullmatch(r"([\d.]+)\s*s?", value.strip())
+    try:
+        return float(match.group(1)) if match else None
+    except ValueError:
+        return None
+
+
+def qacct_memory_mb(value: str) -> Optional[float]:
+    """qacct memory (``maxvmem``): ``316.715MB``, ``1.703MB``, ``2.1GB``, ``0.000B`` (8.1.9;
+    binary units: MB is MiB) or ``316.715M`` / a bare byte count (older)."""
+    match = re.fullmatch(r"([\d.]+)\s*([KMGT]?)B?", value.strip())
+    if not match:
+        return None
+    scale = {"": 1 / 2**20, "K": 1 / 1024, "M": 1.0, "G": 1024.0, "T": 1024.0**2}
+    try:
+        return float(match.group(1)) * scale[match.group(2)]
+    except ValueError:
+        return None
+
+
+def request_memory_mb(value: str) -> Optional[float]:
+    """A Grid Engine memory request (``200M``, ``1G``; ``k/m/g`` are powers of 1000, ``K/M/G``
+    of 1024, a bare number is bytes) in MiB."""
+    match = re.fullmatch(r"([\d.]+)([kKmMgGtT]?)", value.strip())
+    if not match:
+        return None
+    number, unit = match.groups()
+    base = 1000 if unit.islower() else 1024  # k/m/g: decimal, K/M/G: binary
+    factor = base ** ("kmgt".index(unit.lower()) + 1) if unit else 1
+    try:
+        return float(number) * factor / 2**20
+    except ValueError:
+        return None
+
+
+def category_requests(category: str) -> dict[str, str]:
+    """The ``-l`` resource requests in a qacct ``category`` (``-l h_rt=120,h_vmem=200M -pe smp
+    2``): {"h_rt": "120", "h_vmem": "200M"}."""
+    words = category.split()
+    requests: dict[str, str] = {}
+    for flag, value in zip(words, words[1:]):
+        if flag == "-l":
+            for item in value.split(","):
+                name, _, amount = item.partition("=")
+                requests[name] = amount
+    return requests
 
 
 def _qacct_time(value: str) -> Optional[datetime]:
@@ -131,6 +201,7 @@ def expand_tasks(spec: str) -> list[str]:
 
 class SGEBackend(CommandLineBackend):
     kind: ClassVar[str] = "sge"
+    measures_usage: ClassVar[bool] = True
     settings_class = SGESettings
     settings: SGESettings
     unreachable_markers = UNREACHABLE_MARKERS
@@ -390,6 +461,9 @@ class SGEBackend(CommandLineBackend):
                 found[number] = status
         if tasks and number in wanted:
             found[number] = aggregate(tasks)
+            usages = [t.usage for t in tasks if t.usage is not None]
+            if usages:
+                found[number].usage = replace(array_usage(usages), source="qacct")
         return found
 
     def _final_status(self, number: str, record: dict[str, str]) -> JobStatus:
@@ -412,7 +486,64 @@ class SGEBackend(CommandLineBackend):
             exit_code=exit_status,
             started_at=_qacct_time(record.get("start_time", "")),
             ended_at=_qacct_time(record.get("end_time", "")),
+            usage=self._usage(record),
         )
+
+    def _usage(self, record: dict[str, str]) -> UsageRecord:
+        """What one qacct record says the job (or array task) used, and what it asked for.
+
+        ``maxvmem`` is the peak *virtual* memory Grid Engine sampled (it has no RSS peak it
+        prints reliably: 8.1.9's ``ru_maxrss`` is KiB printed as if bytes), so it reads somewhat
+        higher than Slurm's MaxRSS for the same program."""
+        slots = leading_int(record.get("slots", "")) or None
+        requests = category_requests(record.get("category", ""))
+        requested = None
+        if self.settings.memory_resource and self.settings.memory_resource in requests:
+            per_slot = request_memory_mb(requests[self.settings.memory_resource])
+            requested = per_slot * (slots or 1) if per_slot is not None else None
+        gpus = None
+        if self.settings.gpu_resource and self.settings.gpu_resource in requests:
+            gpus = leading_int(requests[self.settings.gpu_resource])
+        elapsed = qacct_seconds(record.get("ru_wallclock", ""))
+        return UsageRecord(
+            source="qacct",
+            elapsed_seconds=round(elapsed) if elapsed is not None else None,
+            cpu_seconds=qacct_seconds(record.get("cpu", "")),
+            max_memory_mb=qacct_memory_mb(record.get("maxvmem", "")),
+            cpus=slots,
+            requested_memory_mb=requested,
+            time_limit_seconds=_seconds(requests["h_rt"]) if "h_rt" in requests else None,
+            gpus=gpus,
+        )
+
+    async def usage(self, native_ids: list[str]) -> dict[str, UsageRecord]:
+        """What finished jobs used, from ``qacct -j``. Rarely needed: the poll's own qacct
+        already carries it for every job it sees end.
+
+        qacct cannot batch by id: ``-j`` takes one job id (or a job *name* pattern), and the
+        only batched form, all of our jobs (``qacct -o USER -j``), reads and prints the whole
+        accounting file, which grows with every job ever run. So one ``qacct -j`` per job
+        (~60 ms each), at most ``USAGE_LOOKUPS`` per call; the rest are asked next time."""
+        wanted = set(native_ids)
+        numbers = list(dict.fromkeys(n.split(".", 1)[0] for n in native_ids))
+        found: dict[str, UsageRecord] = {}
+        for number in numbers[:USAGE_LOOKUPS]:
+            result = await self.run(["qacct", "-j", number])
+            if result.returncode != 0:
+                continue  # not in the accounting file yet
+            tasks: list[UsageRecord] = []
+            for record in parse_qacct(result.stdout):
+                task = record.get("taskid", "undefined")
+                usage = self._usage(record)
+                if task.isdigit():
+                    tasks.append(usage)
+                    if f"{number}.{task}" in wanted:
+                        found[f"{number}.{task}"] = usage
+                elif number in wanted:
+                    found[number] = usage
+            if tasks and number in wanted:
+                found[number] = replace(array_usage(tasks), source="qacct")
+        return found
 
     async def find_by_token(self, submit_token: str) -> Optional[SubmitResult]:
         for row in await self._qstat():

@@ -3,11 +3,14 @@
 Every command is an argv list. Directives come only from validated fields and are passed as
 sbatch options (which override ``#SBATCH`` lines in the user's script); the script itself goes
 to sbatch on stdin. Watching costs one ``squeue`` per interval for all jobs, plus one history
-query (``sacct``) only for jobs that have left the queue.
+query (``sacct``) only for jobs that have left the queue. The ``squeue`` also carries a pending
+job's expected start (the backfill scheduler's estimate, the same value ``squeue --start``
+prints), and the history query carries what a finished job used, so neither costs a command.
 """
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timezone
 from typing import Any, ClassVar, Literal, Optional
 
@@ -19,7 +22,7 @@ from ..states import TERMINAL_STATES, JobState
 from ..transports import (
     CommandResult,
 )
-from .base import BackendSettings, JobStatus, SubmitRequest, SubmitResult
+from .base import BackendSettings, JobStatus, SubmitRequest, SubmitResult, UsageRecord
 from .cli import CommandLineBackend, CommandLineSettings, last_line, leading_int
 from .slurm_states import exit_code_from_sacct, exit_code_from_status, normalize
 
@@ -40,6 +43,20 @@ SQUEUE_FIELDS = [
     "STDOUT",
     "STDERR",
 ]
+# sacct fields for a finished job's usage. Without -X: MaxRSS is only on the step rows.
+SACCT_USAGE_FIELDS = [
+    "JobID",
+    "ElapsedRaw",
+    "TotalCPU",
+    "MaxRSS",
+    "ReqMem",
+    "AllocCPUS",
+    "TimelimitRaw",
+    "AllocTRES",
+    "State",
+]
+# The history query: final state and usage in one command (the first five as with -X before).
+SACCT_HISTORY_FIELDS = ["JobID", "State", "ExitCode", "Start", "End", *SACCT_USAGE_FIELDS[1:-1]]
 SINFO_FIELDS = ["%P", "%N", "%c", "%m", "%G", "%t", "%l", "%s", "%a", "%C"]
 # stderr of Slurm commands that means "the controller could not be asked", not "you asked wrong".
 UNREACHABLE_MARKERS = (
@@ -84,6 +101,150 @@ def parse_time(value: str) -> Optional[datetime]:
         return datetime.fromisoformat(value).astimezone(timezone.utc)
     except ValueError:
         return None
+
+
+def parse_estimate(value: str, now: Optional[datetime] = None) -> Optional[datetime]:
+    """A pending job's StartTime as an estimate: only a time still ahead counts (``N/A``,
+    ``Unknown``, 0 or a time already past mean the scheduler has no estimate)."""
+    when = parse_time(value)
+    if when is None or when.year < 2000:
+        return None
+    return when if when > (now or datetime.now(timezone.utc)) else None
+
+
+def parse_cpu_time(value: str) -> Optional[float]:
+    """sacct's TotalCPU (``MM:SS.mmm``, ``HH:MM:SS``, ``D-HH:MM:SS``) in seconds."""
+    value = value.strip()
+    if not value:
+        return None
+    days = 0
+    try:
+        if "-" in value:
+            day_part, value = value.split("-", 1)
+            days = int(day_part)
+        seconds = 0.0
+        for part in value.split(":"):
+            seconds = seconds * 60 + float(part)
+    except ValueError:
+        return None
+    return days * 86400 + seconds
+
+
+MEMORY_UNITS_MB = {"K": 1 / 1024, "M": 1.0, "G": 1024.0, "T": 1024.0**2, "P": 1024.0**3}
+
+
+def parse_memory_mb(value: str, bare_unit_mb: float) -> tuple[Optional[float], str]:
+    """sacct memory (``323836K``, ``500M``, ``2G``; older Slurm ``4000Mc``/``4000Mn``) in MiB
+    and its scope: "" (the whole job), "c" (per CPU) or "n" (per node). A number without a
+    unit is in ``bare_unit_mb`` MiB (bytes for MaxRSS, MiB for ReqMem)."""
+    match = re.fullmatch(r"([\d.]+)([KMGTP]?)([nc]?)", value.strip())
+    if not match:
+        return None, ""
+    number, unit, scope = match.groups()
+    scale = MEMORY_UNITS_MB[unit] if unit else bare_unit_mb
+    try:
+        return float(number) * scale, scope
+    except ValueError:
+        return None, ""
+
+
+def tres_count(tres: str, name: str) -> Optional[int]:
+    """``billing=2,cpu=2,gres/gpu=1,node=1`` -> the count of ``name`` (None: not listed).
+    For ``gres/gpu`` the untyped total wins over typed entries (``gres/gpu:tesla=1``)."""
+    total: Optional[int] = None
+    typed = 0
+    for item in tres.split(","):
+        key, _, count = item.partition("=")
+        if not count.isdigit():
+            continue
+        if key == name:
+            total = int(count)
+        elif key.startswith(f"{name}:"):
+            typed += int(count)
+    if total is None and typed:
+        return typed
+    return total
+
+
+def sacct_jobs(
+    listing: str, fields: list[str], native_ids: list[str]
+) -> dict[str, tuple[dict[str, str], list[dict[str, str]]]]:
+    """``sacct -P`` rows (steps included) grouped per asked job: (allocation row, step rows).
+    An array parent asked as ``123`` gets no entry here: its tasks come as ``123_4``."""
+    wanted = set(native_ids)
+    jobs: dict[str, tuple[dict[str, str], list[dict[str, str]]]] = {}
+    steps: dict[str, list[dict[str, str]]] = {}
+    for line in listing.splitlines():
+        values = line.split("|")
+        if len(values) < len(fields):
+            continue
+        row = dict(zip(fields, values))
+        job, dot, _step = row["JobID"].partition(".")
+        if job not in wanted:
+            continue
+        if dot:
+            steps.setdefault(job, []).append(row)
+        else:
+            jobs[job] = (row, [])
+    for job, (row, _) in list(jobs.items()):
+        jobs[job] = (row, steps.get(job, []))
+    return jobs
+
+
+def usage_record(allocation: dict[str, str], steps: list[dict[str, str]]) -> Optional[UsageRecord]:
+    """What a finished job used, from its sacct allocation row and step rows; None while it (or
+    one of its steps) still runs, or when sacct's record cannot be read."""
+    if normalize(allocation["State"]) not in TERMINAL_STATES:
+        return None
+    if any(normalize(step["State"]) not in TERMINAL_STATES for step in steps):
+        return None  # a step not yet recorded as ended: its MaxRSS may still grow
+    tres = allocation.get("AllocTRES", "")
+    cpus = int(allocation["AllocCPUS"]) if allocation.get("AllocCPUS", "").isdigit() else None
+    nodes = tres_count(tres, "node") or 1
+    requested, scope = parse_memory_mb(allocation.get("ReqMem", ""), 1.0)
+    if requested is not None and scope == "c":
+        requested *= cpus or 1
+    elif requested is not None and scope == "n":
+        requested *= nodes
+    peaks = [parse_memory_mb(step.get("MaxRSS", ""), 1 / 2**20)[0] for step in steps]
+    measured = [peak for peak in peaks if peak is not None]
+    elapsed = allocation.get("ElapsedRaw", "")
+    limit = allocation.get("TimelimitRaw", "")
+    return UsageRecord(
+        source="sacct",
+        elapsed_seconds=int(elapsed) if elapsed.isdigit() else None,
+        cpu_seconds=parse_cpu_time(allocation.get("TotalCPU", "")),
+        max_memory_mb=round(max(measured), 1) if measured else None,
+        cpus=cpus,
+        requested_memory_mb=requested or None,
+        time_limit_seconds=int(limit) * 60 if limit.isdigit() else None,
+        # None when the accounting does not track gres/gpu (AccountingStorageTRES): not 0.
+        gpus=tres_count(tres, "gres/gpu"),
+    )
+
+
+def array_usage(records: list[UsageRecord]) -> UsageRecord:
+    """An array job's usage from its tasks': each figure for one task (the longest run, the
+    largest peak), so it reads against one task's request. CPU time is left out: the tasks'
+    sum over the longest task's run would not be one task's efficiency."""
+
+    def largest(values: list[Optional[float]]) -> Optional[float]:
+        known = [v for v in values if v is not None]
+        return max(known) if known else None
+
+    elapsed = largest([r.elapsed_seconds for r in records])
+    limit = largest([r.time_limit_seconds for r in records])
+    cpus = largest([r.cpus for r in records])
+    gpus = largest([r.gpus for r in records])
+    return UsageRecord(
+        source="sacct",
+        elapsed_seconds=int(elapsed) if elapsed is not None else None,
+        max_memory_mb=largest([r.max_memory_mb for r in records]),
+        cpus=int(cpus) if cpus is not None else None,
+        requested_memory_mb=largest([r.requested_memory_mb for r in records]),
+        time_limit_seconds=int(limit) if limit is not None else None,
+        gpus=int(gpus) if gpus is not None else None,
+    )
 
 
 def parse_minutes(value: str) -> Optional[int]:
@@ -199,6 +360,13 @@ class SlurmBackend(CommandLineBackend):
     def __init__(self, settings: BackendSettings, context: Any) -> None:
         super().__init__(settings, context)
         self._history_mode = self.settings.history
+
+    # Per cluster, not per class: it depends on where this cluster keeps its history.
+    @property
+    def measures_usage(self) -> bool:  # type: ignore[override]
+        """Usage needs slurmdbd's sacct (job steps, MaxRSS); the job completion file
+        (``sacct -c``) has none, and ``auto`` finds out at the first history query."""
+        return self._history_mode in ("auto", "sacct")
 
     # -- discovery ---------------------------------------------------------------------------
 
@@ -362,6 +530,8 @@ class SlurmBackend(CommandLineBackend):
             exit_code=exit_code,
             started_at=parse_time(row["StartTime"]) if state is not JobState.QUEUED else None,
             ended_at=parse_time(row["EndTime"]) if state in TERMINAL_STATES else None,
+            # A pending job's StartTime is the backfill scheduler's estimate (as squeue --start).
+            estimated_start=parse_estimate(row["StartTime"]) if state is JobState.QUEUED else None,
         )
         if task is not None:
             array_job = row["ArrayJobID"]
@@ -396,33 +566,89 @@ class SlurmBackend(CommandLineBackend):
         return statuses
 
     async def _history(self, native_ids: list[str]) -> dict[str, JobStatus]:
-        """Final states of jobs that already left squeue, from accounting or job completion."""
+        """Final states of jobs that already left squeue, from accounting or job completion.
+
+        From slurmdbd the same query also brings what each job used (steps included: MaxRSS is
+        on the step rows), so a job found here needs no separate usage query."""
         if self._history_mode == "none":
             return {}
-        fields = ["-P", "-n", "-o", "JobID,State,ExitCode,Start,End", "-j", ",".join(native_ids)]
+        ids = ",".join(native_ids)
         result = CommandResult(1, "", "")
         if self._history_mode in ("auto", "sacct"):
-            result = await self.run(["sacct", "-X", *fields])
+            fmt = ",".join(SACCT_HISTORY_FIELDS)
+            result = await self.run(["sacct", "-P", "-n", "-o", fmt, "-j", ids])
             if result.returncode != 0 and "accounting storage is disabled" in result.stderr:
                 if self._history_mode == "auto":
                     self._history_mode = "sacct-c"
+            if result.returncode == 0:
+                return self._history_statuses(result.stdout, SACCT_HISTORY_FIELDS, native_ids)
         if self._history_mode == "sacct-c":
-            result = await self.run(["sacct", "-c", *fields])
+            fields = ["JobID", "State", "ExitCode", "Start", "End"]
+            result = await self.run(["sacct", "-c", "-P", "-n", "-o", ",".join(fields), "-j", ids])
+            return self._history_statuses(result.stdout, fields, native_ids)
+        return {}
+
+    @staticmethod
+    def _history_statuses(
+        listing: str, fields: list[str], native_ids: list[str]
+    ) -> dict[str, JobStatus]:
         found: dict[str, JobStatus] = {}
-        for line in result.stdout.splitlines():
-            parts = line.split("|")
-            if len(parts) < 5 or parts[0] not in native_ids:
-                continue
-            state = normalize(parts[1])
+        with_usage = "MaxRSS" in fields
+        for native, (row, steps) in sacct_jobs(listing, fields, native_ids).items():
+            state = normalize(row["State"])
             if state is JobState.UNKNOWN:
                 continue  # a record sacct could not parse: better no answer than a wrong one
-            found[parts[0]] = JobStatus(
+            terminal = state in TERMINAL_STATES
+            found[native] = JobStatus(
                 state=state,
-                raw_state=parts[1],
-                exit_code=exit_code_from_sacct(parts[2]) if state in TERMINAL_STATES else None,
-                started_at=parse_time(parts[3]),
-                ended_at=parse_time(parts[4]),
+                raw_state=row["State"],
+                exit_code=exit_code_from_sacct(row["ExitCode"]) if terminal else None,
+                started_at=parse_time(row["Start"]),
+                ended_at=parse_time(row["End"]),
+                usage=usage_record(row, steps) if with_usage and terminal else None,
             )
+        return found
+
+    async def usage(self, native_ids: list[str]) -> dict[str, UsageRecord]:
+        """What finished jobs used: one ``sacct`` (steps included) for all of them. A job whose
+        allocation row is missing or not yet ended is left out (asked again next time); an
+        array job asked by its own id gets its tasks' figures (see :func:`array_usage`)."""
+        if not native_ids or not self.measures_usage:
+            return {}
+        result = await self.run(
+            [
+                "sacct",
+                "-P",
+                "-n",
+                "-j",
+                ",".join(native_ids),
+                "-o",
+                ",".join(SACCT_USAGE_FIELDS),
+            ]
+        )
+        if result.returncode != 0:
+            if "accounting storage is disabled" in result.stderr and self._history_mode == "auto":
+                self._history_mode = "sacct-c"  # no slurmdbd: nothing to measure with
+            return {}
+        parents = {n for n in native_ids if n.isdigit()}
+        # An array job has no row of its own: its tasks (123_4), and its never-started rest
+        # (123_[5-9]) while pending or once cancelled.
+        tasks_of: dict[str, set[str]] = {}
+        for line in result.stdout.splitlines():
+            task = line.split("|", 1)[0].split(".", 1)[0]
+            parent, sep, _index = task.partition("_")
+            if sep and parent in parents:
+                tasks_of.setdefault(parent, set()).add(task)
+        asked = [*native_ids, *(t for tasks in tasks_of.values() for t in tasks)]
+        records: dict[str, UsageRecord] = {}
+        for native, (row, steps) in sacct_jobs(result.stdout, SACCT_USAGE_FIELDS, asked).items():
+            record = usage_record(row, steps)
+            if record is not None:
+                records[native] = record
+        found = {n: records[n] for n in native_ids if n in records}
+        for parent, tasks in tasks_of.items():
+            if parent not in found and all(t in records for t in tasks):
+                found[parent] = array_usage([records[t] for t in sorted(tasks)])
         return found
 
     async def find_by_token(self, submit_token: str) -> Optional[SubmitResult]:

@@ -338,10 +338,19 @@ def _ts(value: Optional[int]) -> Optional[datetime]:
     return None if value is None else datetime.fromtimestamp(value, tz=timezone.utc)
 
 
+def _estimate(value: Optional[int]) -> Optional[datetime]:
+    """A pending job's ``start_time`` is the backfill scheduler's estimate (every API version
+    has it in the job record): only a time still ahead counts as one."""
+    return _ts(value) if value is not None and value > time.time() else None
+
+
 class SlurmRestBackend(Backend):
     kind: ClassVar[str] = "slurmrest"
     settings_class = SlurmRestSettings
     settings: SlurmRestSettings
+    #: What finished jobs used (MaxRSS, TotalCPU of their steps) is served only by slurmdbd's
+    #: ``/slurmdb/`` endpoints; the controller's job records do not carry it (docs/slurmrest.md).
+    measures_usage: ClassVar[bool] = False
 
     def __init__(self, settings: BackendSettings, context: BackendContext) -> None:
         super().__init__(settings, context)
@@ -756,6 +765,7 @@ class SlurmRestBackend(Backend):
             exit_code=record.exit_code if terminal else None,
             started_at=None if waiting else _ts(record.start_time),
             ended_at=_ts(record.end_time) if terminal else None,
+            estimated_start=_estimate(record.start_time) if state is JobState.QUEUED else None,
         )
         if record.array_job_id is not None and task is not None:
             array_job = str(record.array_job_id)
