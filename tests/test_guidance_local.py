@@ -180,7 +180,8 @@ async def test_templates_site_and_user(api):
     # The broken site file is skipped (logged), never offered.
     assert [t["name"] for t in listed] == ["Small CPU job"]
     assert listed[0]["read_only"] and listed[0]["source"] == "site"
-    assert listed[0]["resources"] == {"cpus_per_task": 1, "memory_mb": 1024, "time_limit_minutes": 30}
+    small = {"cpus_per_task": 1, "memory_mb": 1024, "time_limit_minutes": 30}
+    assert listed[0]["resources"] == small
     mine = {
         "name": "My GPU-less run",
         "cluster": "local",

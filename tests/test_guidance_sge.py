@@ -140,10 +140,10 @@ async def test_reason_and_usage_reach_the_job(sge_cluster, tmp_path):
         used = await service.submit(JobSubmit(cluster="sge", script=KNOWN_USAGE))
         job = await until(service, used.id, lambda j: j.terminal, timeout=90)
         assert job.state is JobState.COMPLETED, job
-        if hasattr(job, "usage"):
-            job = await until(service, used.id, lambda j: j.usage is not None)
-            assert 290 <= job.usage.max_memory_mb <= 450, job.usage
-            assert 2.8 <= job.usage.cpu_seconds <= 6, job.usage
+        job = await until(service, used.id, lambda j: j.usage is not None)
+        assert job.usage is not None and job.usage.source == "qacct"
+        assert 290 <= (job.usage.max_memory_mb or 0) <= 450, job.usage
+        assert 2.8 <= (job.usage.cpu_seconds or 0) <= 6, job.usage
 
 
 # What qacct -j printed on the test cluster (Son of Grid Engine 8.1.9) for the job above.

@@ -346,19 +346,19 @@ async def test_reasons_estimates_and_usage_reach_the_job(slurm_cluster, tmp_path
             resources={"time_limit_minutes": 1},
         )
         job = await until(later, lambda j: j.reason == "BeginTime", "reason BeginTime")
-        if hasattr(job, "estimated_start"):
-            job = await until(later, lambda j: j.estimated_start is not None, "an estimate")
-            assert job.estimated_start > datetime.now(timezone.utc) + timedelta(minutes=50)
+        job = await until(later, lambda j: j.estimated_start is not None, "an estimate")
+        assert job.estimated_start > datetime.now(timezone.utc) + timedelta(minutes=50)
+        assert job.reason_explained is not None and job.reason_explained.known
         used = await submit(
             script=KNOWN_USAGE, resources={"memory_mb": 600, "time_limit_minutes": 3}
         )
         job = await until(used, lambda j: j.terminal, "the end")
         assert job.state is JobState.COMPLETED, job
-        if hasattr(job, "usage"):
-            job = await until(used, lambda j: j.usage is not None, "the efficiency card")
-            assert 290 <= job.usage.max_memory_mb <= 400, job.usage
-            assert 2.8 <= job.usage.cpu_seconds <= 6, job.usage
-            assert job.usage.requested_memory_mb == 600
+        job = await until(used, lambda j: j.usage is not None, "the efficiency card")
+        assert job.usage is not None
+        assert 290 <= (job.usage.max_memory_mb or 0) <= 400, job.usage
+        assert 2.8 <= (job.usage.cpu_seconds or 0) <= 6, job.usage
+        assert job.usage.requested_memory_mb == 600 and job.usage.source == "sacct"
     finally:
         for job_id in submitted:
             if not service.get_job(job_id).terminal:

@@ -73,6 +73,15 @@ REASONS: dict[str, tuple[str, Optional[str]]] = {
         "It starts when they are back. If a maintenance is coming, a shorter time limit can "
         "let it finish before the maintenance window.",
     ),
+    # Slurm 22.05 prints this sentence instead of a code when a partition shares nodes with a
+    # busier or higher-priority one.
+    "Nodes required for job are DOWN, DRAINED or reserved for jobs in higher priority "
+    "partitions": (
+        "The nodes it needs are busy with jobs from another partition that goes first, or are "
+        "down, drained or reserved.",
+        "It starts when they free up. A partition with idle nodes, or a shorter time limit, may "
+        "start it sooner.",
+    ),
     "NodeDown": (
         "A node it needs is down.",
         "It waits for the node to come back; resubmitting elsewhere may be faster.",
