@@ -101,7 +101,8 @@ export const corePlugin: JupyterFrontEndPlugin<IParallelWorksLab> = {
         prefill,
         defaultCluster,
         submit,
-        onOpenJob: id => void openJob(id)
+        onOpenJob: id => void openJob(id),
+        guidance: api
       });
       const widget = new MainAreaWidget({ content });
       widget.id = `${content.id}-panel`;
