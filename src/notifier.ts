@@ -75,9 +75,9 @@ export function describeJob(job: IJob): string {
 }
 
 /**
- * Shows a notice; may return a handle to update it with later.
+ * Shows a notice; a string it returns is the handle to update it with later.
  */
-export type NotifyFunction = (notice: IJobNotice) => string | void;
+export type NotifyFunction = (notice: IJobNotice) => unknown;
 
 /**
  * Announces jobs that end, through `notify`, while `enabled`.
@@ -132,7 +132,7 @@ export class JobEndNotifier implements IDisposable {
     const { job } = change;
     if (job.usage || !job.started_at || this._usageWait <= 0) {
       // Measured already, or nothing ran that could be measured.
-      const handle = this._notify(notice) ?? null;
+      const handle = this._show(notice);
       if (!job.usage && job.started_at && this._update && handle !== null) {
         this._watch(change, handle, true);
       }
@@ -182,10 +182,18 @@ export class JobEndNotifier implements IDisposable {
     if (!notice) {
       return;
     }
-    const handle = this._notify(notice) ?? null;
+    const handle = this._show(notice);
     if (this._update && handle !== null) {
       this._watch(pending.change, handle, true);
     }
+  }
+
+  /**
+   * Show a notice; its handle, if `notify` gave one.
+   */
+  private _show(notice: IJobNotice): string | null {
+    const handle = this._notify(notice);
+    return typeof handle === 'string' ? handle : null;
   }
 
   private _onModelChanged(): void {
