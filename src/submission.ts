@@ -188,7 +188,9 @@ export function buildSubmission(
  * What the form would run, if anything: the script (unless it is still the
  * empty default) or the command.
  */
-function runnable(state: IFormState): { script: string } | { command: string } | null {
+function runnable(
+  state: IFormState
+): { script: string } | { command: string } | null {
   if (state.mode === 'script') {
     const script = state.script.trim();
     return script && script !== DEFAULT_SCRIPT.trim()

@@ -331,9 +331,7 @@ describe('guidance in the job detail', () => {
     const node = await show(finishedJob());
     const row = (key: string) => text(node, `[data-pwlab-provenance="${key}"]`);
     expect(row('user')).toBe('alice');
-    expect(row('notebook')).toBe(
-      'experiments/analysis.ipynb Open the cell'
-    );
+    expect(row('notebook')).toBe('experiments/analysis.ipynb Open the cell');
     expect(row('git')).toBe('3e1f9a7 + uncommitted changes');
     expect(row('modules')).toBe('gcc/12.2.0cuda/12.1python/3.11');
 

@@ -3,7 +3,13 @@
  * REST contract in docs/api.md): a job pending on Slurm, one finished with
  * its sacct figures, one from a notebook cell.
  */
-import type { IJob, IJobUsage, IProvenance, ISuggestion, ITemplate } from '../types';
+import type {
+  IJob,
+  IJobUsage,
+  IProvenance,
+  ISuggestion,
+  ITemplate
+} from '../types';
 import { makeJob } from './fixtures';
 
 /**

@@ -36,9 +36,7 @@ export function ProvenanceSection(props: {
           data-pwlab-open-cell={p.cell_id ?? ''}
           disabled={!props.commands.isEnabled(CommandIDs.openCell, args)}
           title={props.commands.caption(CommandIDs.openCell, args)}
-          onClick={() =>
-            void props.commands.execute(CommandIDs.openCell, args)
-          }
+          onClick={() => void props.commands.execute(CommandIDs.openCell, args)}
         >
           {p.cell_id ? 'Open the cell' : 'Open the notebook'}
         </button>

@@ -208,7 +208,9 @@ export function SubmitForm(props: ISubmitFormProps): React.ReactElement {
   const draftTemplate = () => {
     const result = templateDraft(formState, ready ? schema : null);
     if (result.errors) {
-      setTouched(current => new Set([...current, ...Object.keys(result.errors)]));
+      setTouched(
+        current => new Set([...current, ...Object.keys(result.errors)])
+      );
     }
     return result;
   };
@@ -336,7 +338,9 @@ export function SubmitForm(props: ISubmitFormProps): React.ReactElement {
       {ready && (
         <SuggestionBanner
           suggestion={suggestion}
-          holds={values => holdsResourceValues(schema!, state.resources, values)}
+          holds={values =>
+            holdsResourceValues(schema!, state.resources, values)
+          }
           onApply={applySuggestion}
         />
       )}

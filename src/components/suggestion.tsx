@@ -57,7 +57,9 @@ export function useSuggestion(
 /**
  * The suggested values in words: `memory 3.7 GiB, time limit 15 min`.
  */
-export function describeSuggested(resources: Partial<IResourceRequest>): string {
+export function describeSuggested(
+  resources: Partial<IResourceRequest>
+): string {
   const parts: string[] = [];
   for (const [name, value] of Object.entries(resources)) {
     if (value === null || value === undefined) {

@@ -100,7 +100,9 @@ export function TemplatePicker(
     }
     const answer = await showDialog({
       title: 'Save as template',
-      body: new TemplateNameBody(selected && !selected.read_only ? selected : null),
+      body: new TemplateNameBody(
+        selected && !selected.read_only ? selected : null
+      ),
       buttons: [Dialog.cancelButton(), Dialog.okButton({ label: 'Save' })],
       focusNodeSelector: 'input'
     });
