@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 from jupyter_core.paths import jupyter_data_dir
 from jupyter_server.extension.application import ExtensionApp
@@ -13,6 +13,7 @@ from traitlets import Dict, Float, List, Unicode
 from .handlers import HANDLERS
 from .service import CLUSTER_EVENT, DEFAULT_BACKENDS, JOB_EVENT, JobService
 from .store import JobStore
+from .store_schema import StoreVersionError
 
 EVENTS_DIR = Path(__file__).parent / "events"
 JOB_SCHEMA_ID = "urn:parallelworks-lab:job-state"
@@ -21,6 +22,7 @@ CLUSTER_SCHEMA_ID = "urn:parallelworks-lab:cluster-status"
 
 class ParallelWorksLabApp(ExtensionApp):
     name = "parallelworks_lab"
+    service: Optional[JobService] = None
 
     clusters = List(
         Dict(),
@@ -40,6 +42,12 @@ class ParallelWorksLabApp(ExtensionApp):
         "the Jupyter data directory).",
     ).tag(config=True)
 
+    templates_dir = Unicode(
+        "",
+        help="Folder of site templates (JSON or YAML, one per file) offered to every user, "
+        "read-only. Users' own templates live in their data folder.",
+    ).tag(config=True)
+
     backend_classes = Dict(
         default_value=dict(DEFAULT_BACKENDS),
         help="Backend class per cluster kind, as import paths; a site can add or swap one.",
@@ -52,7 +60,14 @@ class ParallelWorksLabApp(ExtensionApp):
 
     def initialize_settings(self) -> None:
         db_file = self._db_file()
-        store = JobStore(db_file)
+        try:
+            store = JobStore(db_file)
+        except StoreVersionError as exc:
+            # Refuse, untouched: every route answers 503 with this message.
+            self.log.error("parallelworks-lab is disabled: %s", exc)
+            self.settings["parallelworks_lab_unavailable"] = str(exc)
+            self.service = None
+            return
         root_dir = Path(getattr(self.serverapp, "root_dir", ".") or ".").expanduser()
         self.service = JobService(
             store,
@@ -62,6 +77,7 @@ class ParallelWorksLabApp(ExtensionApp):
             root_dir=root_dir.resolve(),
             poll_interval=self.poll_interval,
             log=self.log,
+            templates_dir=Path(self.templates_dir).expanduser() if self.templates_dir else None,
         )
         self.settings["parallelworks_lab_service"] = self.service
         self._register_events()
@@ -74,7 +90,8 @@ class ParallelWorksLabApp(ExtensionApp):
 
     def _register_events(self) -> None:
         event_logger = getattr(self.serverapp, "event_logger", None)
-        if event_logger is None:
+        service = self.service
+        if event_logger is None or service is None:
             return
         for schema in ("job-state.yaml", "cluster-status.yaml"):
             try:
@@ -88,14 +105,16 @@ class ParallelWorksLabApp(ExtensionApp):
             # Emitting must happen on the server's loop (the event bus needs it).
             loop.add_callback(event_logger.emit, schema_id=schema_ids[kind], data=payload)
 
-        self.service.subscribe(emit)
+        service.subscribe(emit)
 
     def initialize_handlers(self) -> None:
         self.handlers.extend(HANDLERS)
 
     async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
-        await self.service.start()
+        if self.service is not None:
+            await self.service.start()
 
     async def stop_extension(self) -> None:
-        await self.service.stop()
-        self.service.store.close()
+        if self.service is not None:
+            await self.service.stop()
+            self.service.store.close()

@@ -72,6 +72,10 @@ class Cluster:
             self.set_status("ok")
         return self._partitions
 
+    def cached_partitions(self) -> Optional[list[Partition]]:
+        """The partitions of the last discovery, however old (never asks the scheduler)."""
+        return self._partitions
+
     def summary(self) -> ClusterSummary:
         return ClusterSummary(
             id=self.id,

@@ -78,3 +78,10 @@ class CredentialsRejected(ClusterUnreachable):
     """The cluster answers but refuses our credentials (a token, an API key): a person must act."""
 
     cluster_status = "auth_rejected"
+
+
+class ServiceUnavailable(PWLabError):
+    """The extension cannot serve at all (e.g. a job database from a newer version): 503."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, [], 503)

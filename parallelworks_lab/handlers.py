@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, TypeVar
 
 from jupyter_server.base.handlers import APIHandler
 from jupyter_server.extension.handler import ExtensionHandlerMixin
 from pydantic import BaseModel, ValidationError
 from tornado import web
 
-from .errors import InvalidRequest, PWLabError
+from .errors import InvalidRequest, PWLabError, ServiceUnavailable
+from .guidance.templates import TemplateIn, TemplateList
 from .models import JobSubmit
 from .openapi import openapi_spec
 from .service import JobService
@@ -18,6 +19,8 @@ from .service import JobService
 BASE = "parallelworks-lab"
 # Any path segment is routed; the service answers 404 (JSON) for ids it does not know.
 CLUSTER_ID = "(?P<cluster_id>[^/]+)"
+TEMPLATE_NAME = "(?P<name>[^/]+)"
+ModelT = TypeVar("ModelT", bound=BaseModel)
 JOB_ID = "(?P<job_id>[^/]+)"
 
 
@@ -29,6 +32,9 @@ class BaseHandler(ExtensionHandlerMixin, APIHandler):
 
     async def prepare(self) -> None:  # type: ignore[override]
         await super().prepare()
+        unavailable = self.settings.get("parallelworks_lab_unavailable")
+        if unavailable:
+            raise ServiceUnavailable(unavailable)
         # pytest-jupyter and some launchers never run the extension's async start hook.
         await self.service.start()
 
@@ -70,6 +76,16 @@ class BaseHandler(ExtensionHandlerMixin, APIHandler):
             return json.loads(self.request.body or b"null")
         except json.JSONDecodeError as exc:
             raise InvalidRequest.for_field("body", f"is not valid JSON: {exc}") from exc
+
+    def body_as(self, model: type[ModelT]) -> ModelT:
+        """The JSON body validated into ``model`` (400 naming each bad field)."""
+        body = self.json_body()
+        if not isinstance(body, dict):
+            raise InvalidRequest.for_field("body", "must be a JSON object")
+        try:
+            return model.model_validate(body)
+        except ValidationError as exc:
+            raise InvalidRequest.from_validation(exc) from None
 
     def int_argument(self, name: str, default: int) -> int:
         value = self.get_argument(name, None)
@@ -115,13 +131,7 @@ class JobsHandler(BaseHandler):
 
     @web.authenticated
     async def post(self) -> None:
-        body = self.json_body()
-        if not isinstance(body, dict):
-            raise InvalidRequest.for_field("body", "must be a JSON object")
-        try:
-            request = JobSubmit.model_validate(body)
-        except ValidationError as exc:
-            raise InvalidRequest.from_validation(exc) from None
+        request = self.body_as(JobSubmit)
         job = await self.service.submit(request)
         self.set_header("Location", self.request.path.rstrip("/") + "/" + job.id)
         self.write_model(job, status=201)
@@ -130,7 +140,7 @@ class JobsHandler(BaseHandler):
 class JobHandler(BaseHandler):
     @web.authenticated
     async def get(self, job_id: str) -> None:
-        self.write_model(self.service.get_job(job_id))
+        self.write_model(self.service.job_detail(job_id))
 
     @web.authenticated
     async def delete(self, job_id: str) -> None:
@@ -164,6 +174,30 @@ class JobLogsHandler(BaseHandler):
         self.write_model(chunk)
 
 
+class SuggestionsHandler(BaseHandler):
+    @web.authenticated
+    async def post(self) -> None:
+        self.write_model(self.service.suggest(self.body_as(JobSubmit)))
+
+
+class TemplatesHandler(BaseHandler):
+    @web.authenticated
+    async def get(self) -> None:
+        self.write_model(TemplateList(templates=self.service.list_templates()))
+
+    @web.authenticated
+    async def post(self) -> None:
+        self.write_model(await self.service.save_template(self.body_as(TemplateIn)), status=201)
+
+
+class TemplateHandler(BaseHandler):
+    @web.authenticated
+    async def delete(self, name: str) -> None:
+        self.service.delete_template(name)
+        self.set_status(204)
+        self.finish()
+
+
 class OpenAPIHandler(BaseHandler):
     @web.authenticated
     async def get(self) -> None:
@@ -183,5 +217,8 @@ HANDLERS: list[tuple[str, type[BaseHandler]]] = [
     (route(f"jobs/{JOB_ID}/(?P<action>hold|release)/?"), JobActionHandler),
     (route(f"jobs/{JOB_ID}/logs/?"), JobLogsHandler),
     (route(f"jobs/{JOB_ID}/submission/?"), JobSubmissionHandler),
+    (route("suggestions/?"), SuggestionsHandler),
+    (route("templates/?"), TemplatesHandler),
+    (route(f"templates/{TEMPLATE_NAME}/?"), TemplateHandler),
     (route("openapi.json"), OpenAPIHandler),
 ]

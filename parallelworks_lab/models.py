@@ -12,6 +12,7 @@ from typing import Any, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from .guidance.models import PartitionLoad, Provenance, ReasonExplanation, Usage
 from .states import JobState
 
 # Job ids are ours (hex); keeping them strict means a path segment can never smuggle anything.
@@ -76,6 +77,20 @@ class ResourceRequest(StrictModel):
         return self.ntasks * self.cpus_per_task
 
 
+class JobSource(StrictModel):
+    """Where a submission came from (the frontends say; the server adds git, modules, user)."""
+
+    notebook_path: Optional[str] = Field(default=None, max_length=4096)
+    cell_id: Optional[str] = Field(default=None, max_length=256)
+
+    @field_validator("notebook_path", "cell_id")
+    @classmethod
+    def _one_line(cls, value: Optional[str]) -> Optional[str]:
+        if value is not None and _CONTROL_CHARS.search(value):
+            raise ValueError("must not contain control characters")
+        return value
+
+
 class JobSubmit(StrictModel):
     """The body of ``POST /jobs``."""
 
@@ -88,6 +103,9 @@ class JobSubmit(StrictModel):
     env: dict[str, str] = Field(default_factory=dict)
     after: list[str] = Field(
         default_factory=list, description="Job ids that must complete successfully first."
+    )
+    source: Optional[JobSource] = Field(
+        default=None, description="Where the submission came from (notebook and cell)."
     )
 
     @field_validator("script", "command")
@@ -175,6 +193,19 @@ class Job(BaseModel):
         default=None, description="For an array task: the id of its array job."
     )
     array_task: Optional[str] = Field(default=None, description="The array task index.")
+    reason_explained: Optional[ReasonExplanation] = Field(
+        default=None, description="The reason in plain words, with what the user can do."
+    )
+    estimated_start: Optional[datetime] = Field(
+        default=None, description="When the scheduler expects a queued job to start."
+    )
+    partition_load: Optional[PartitionLoad] = Field(
+        default=None, description="How busy the partition is (GET /jobs/{id}, queued jobs)."
+    )
+    usage: Optional[Usage] = Field(
+        default=None, description="What a finished job used, beside what it asked for."
+    )
+    provenance: Optional[Provenance] = None
 
 
 class JobList(BaseModel):

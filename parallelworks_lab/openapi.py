@@ -9,6 +9,8 @@ from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from . import __version__
+from .guidance.models import Suggestion
+from .guidance.templates import Template, TemplateIn, TemplateList
 from .models import (
     ClusterDetail,
     ClusterList,
@@ -38,14 +40,29 @@ NOT_FOUND = {"404": _json("ErrorBody", "Unknown id")}
 CONFLICT = {"409": _json("ErrorBody", "The job is in the wrong state for this action")}
 UNREACHABLE = {"503": _json("ErrorBody", "The cluster's scheduler could not be reached")}
 JOB_ID = {"name": "job_id", "in": "path", "required": True, "schema": {"type": "string"}}
+TEMPLATE_NAME = {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}
 CLUSTER_ID = {"name": "cluster_id", "in": "path", "required": True, "schema": {"type": "string"}}
 
 
 @lru_cache(maxsize=1)
 def _components() -> dict[str, Any]:
-    models: list[type[BaseModel]] = [ClusterList, ClusterDetail, Job, JobList, LogChunk, ErrorBody]
+    models: list[type[BaseModel]] = [
+        ClusterList,
+        ClusterDetail,
+        Job,
+        JobList,
+        LogChunk,
+        ErrorBody,
+        Suggestion,
+        Template,
+        TemplateList,
+    ]
     modes: list[tuple[type[BaseModel], JsonSchemaMode]] = [(m, "serialization") for m in models]
-    _, schema = models_json_schema([*modes, (JobSubmit, "validation")], ref_template=REF)
+    inputs: list[tuple[type[BaseModel], JsonSchemaMode]] = [
+        (JobSubmit, "validation"),
+        (TemplateIn, "validation"),
+    ]
+    _, schema = models_json_schema([*modes, *inputs], ref_template=REF)
     defs: dict[str, Any] = schema.get("$defs", {})
     return defs
 
@@ -180,6 +197,54 @@ def openapi_spec(base_url: str = "/") -> dict[str, Any]:
                         "200": _json("LogChunk", "Output from offset"),
                         **ERRORS,
                         **NOT_FOUND,
+                    },
+                }
+            },
+            "/suggestions": {
+                "post": {
+                    "summary": "What to ask for: what earlier runs of the same script (or job "
+                    "name) on the cluster really used, with headroom",
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/json": {"schema": _ref("JobSubmit")}},
+                    },
+                    "responses": {"200": _json("Suggestion", "The suggestion"), **ERRORS},
+                }
+            },
+            "/templates": {
+                "get": {
+                    "summary": "Site (read-only) and your own templates",
+                    "responses": {"200": _json("TemplateList", "Templates"), **ERRORS},
+                },
+                "post": {
+                    "summary": "Save one of your templates (replaces one of the same name)",
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/json": {"schema": _ref("TemplateIn")}},
+                    },
+                    "responses": {
+                        "201": _json("Template", "The saved template"),
+                        **ERRORS,
+                        "409": _json("ErrorBody", "A site template has that name"),
+                    },
+                },
+            },
+            "/templates/{name}": {
+                "delete": {
+                    "summary": "Delete one of your templates",
+                    "parameters": [
+                        {
+                            "name": "name",
+                            "in": "path",
+                            "required": True,
+                            "schema": {"type": "string"},
+                        }
+                    ],
+                    "responses": {
+                        "204": {"description": "Deleted"},
+                        **ERRORS,
+                        **NOT_FOUND,
+                        "409": _json("ErrorBody", "A site template cannot be deleted"),
                     },
                 }
             },

@@ -11,9 +11,13 @@ import contextlib
 import logging
 import uuid
 from collections.abc import Callable
+from datetime import datetime
+from typing import Optional
 
+from .backends.base import UsageRecord
 from .clusters import Cluster
 from .errors import ClusterUnreachable, PWLabError
+from .guidance.usage import build_usage
 from .models import Job
 from .states import JobState
 from .store import JobStore
@@ -21,6 +25,7 @@ from .store import JobStore
 MAX_BACKOFF_SECONDS = 60.0
 # Wake-ups closer together than this are merged into one poll (e.g. a burst of job ends).
 MIN_GAP_SECONDS = 0.2
+ESTIMATE_SLACK = 60.0  # seconds
 
 
 class Poller:
@@ -92,11 +97,37 @@ class Poller:
     async def poll_once(self) -> bool:
         """One round; False when there was nothing to ask the scheduler about."""
         live = self.store.live(self.cluster.id)
-        if not live:
+        measuring = self.store.usage_wanted(self.cluster.id) if self._measures else []
+        if not live and not measuring:
             return False
         await self._reconcile([j for j in live if j.native_id is None])
         await self.refresh([j for j in live if j.native_id is not None])
+        await self.measure(measuring)
         return True
+
+    @property
+    def _measures(self) -> bool:
+        return self.cluster.backend.measures_usage
+
+    async def measure(self, jobs: list[Job]) -> None:
+        """What the jobs that just ended used: one batched accounting query per interval."""
+        by_native = {j.native_id: j for j in jobs if j.native_id is not None}
+        if not by_native:
+            return
+        records = await asyncio.wait_for(
+            self.cluster.backend.usage(list(by_native)), timeout=self.timeout
+        )
+        for native_id, record in records.items():
+            job = by_native.pop(native_id, None)
+            if job is not None:
+                self._record_usage(job, record)
+        # Accounting may lag a job's end: ask again next interval, a few times.
+        self.store.usage_not_found(j.id for j in by_native.values())
+
+    def _record_usage(self, job: Job, record: UsageRecord) -> None:
+        changed = self.store.set_usage(job.id, build_usage(record, job.resources))
+        if changed is not None:
+            self._on_job_change(changed)
 
     async def refresh(self, jobs: list[Job]) -> None:
         """Ask the backend about ``jobs`` in one query and apply what changed."""
@@ -130,8 +161,15 @@ class Poller:
                 exit_code=status.exit_code,
                 started_at=status.started_at,
                 ended_at=status.ended_at,
+                estimated_start=_steady(job.estimated_start, status.estimated_start),
                 **paths,
             )
+            if changed is not None and changed.terminal and not job.terminal:
+                if status.usage is not None:
+                    self._record_usage(changed, status.usage)
+                    continue
+                if self._measures:
+                    self.store.want_usage(changed.id)
             if changed is not None:
                 self._on_job_change(changed)
 
@@ -183,3 +221,11 @@ class Poller:
                 )
             if changed is not None:
                 self._on_job_change(changed)
+
+
+def _steady(old: Optional[datetime], new: Optional[datetime]) -> Optional[datetime]:
+    """A start estimate that moved by less than a minute is not news (no write, no event):
+    the backfill scheduler revises its estimates every few seconds."""
+    if old is not None and new is not None and abs((new - old).total_seconds()) < ESTIMATE_SLACK:
+        return old
+    return new

@@ -7,6 +7,7 @@ changes out to listeners (the server's event bus, tests, the in-process kernel c
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import importlib
 import logging
 import uuid
@@ -17,6 +18,10 @@ from typing import Any, Optional, Union
 from .backends.base import Backend, BackendContext, SubmitRequest
 from .clusters import DEFAULT_CLUSTERS, Cluster, ClusterConfig
 from .errors import ClusterUnreachable, Conflict, FieldError, InvalidRequest, NotFound, PWLabError
+from .guidance import provenance
+from .guidance.models import PartitionLoad, Provenance, Suggestion
+from .guidance.suggest import RUNS_LOOKED_AT, suggest
+from .guidance.templates import Template, TemplateIn, TemplateStore
 from .limits import check_limits, pick_partition
 from .models import (
     ClusterDetail,
@@ -25,6 +30,8 @@ from .models import (
     JobList,
     JobSubmit,
     LogChunk,
+    Partition,
+    ResourceRequest,
 )
 from .poller import Poller
 from .providers import PROVIDERS, ClusterProvider, load_provider_class
@@ -79,7 +86,34 @@ def job_event(job: Job) -> dict[str, Any]:
             "updated_at",
             "parent_id",
             "array_task",
+            "reason_explained",
+            "estimated_start",
+            "usage",
         },
+    )
+
+
+def script_hash(request: JobSubmit) -> str:
+    """What identifies "the same script" across submissions (for resource suggestions)."""
+    return hashlib.sha256(request.batch_script().encode("utf-8", "surrogatepass")).hexdigest()[:32]
+
+
+def partition_load(job: Job, partitions: Optional[list[Partition]]) -> Optional[PartitionLoad]:
+    """How busy a queued job's partition was at the last discovery (no scheduler call)."""
+    if job.terminal or job.state not in (JobState.QUEUED, JobState.HELD) or not partitions:
+        return None
+    part = next((p for p in partitions if p.name == job.resources.partition), None)
+    if part is None or not part.nodes_total:
+        return None
+    text = f"{part.nodes_idle} of {part.nodes_total} nodes idle in {part.name}"
+    if part.cpus_idle is not None:
+        text += f" ({part.cpus_idle} CPUs free)"
+    return PartitionLoad(
+        partition=part.name,
+        nodes_idle=part.nodes_idle,
+        nodes_total=part.nodes_total,
+        cpus_idle=part.cpus_idle,
+        text=text,
     )
 
 
@@ -94,11 +128,13 @@ class JobService:
         root_dir: Path,
         poll_interval: float = 5.0,
         log: Optional[logging.Logger] = None,
+        templates_dir: Optional[Path] = None,
     ) -> None:
         self.store = store
         self.log = log or logging.getLogger("parallelworks_lab")
         self.poll_interval = poll_interval
         self._listeners: list[JobListener] = []
+        self.templates = TemplateStore(templates_dir, state_dir / "templates", self.log)
         self._submitting: set[str] = set()
         self._started = False
         self._start_lock = asyncio.Lock()
@@ -256,6 +292,14 @@ class JobService:
             raise NotFound(f"unknown job '{job_id}'")
         return job
 
+    def job_detail(self, job_id: str) -> Job:
+        """A job with what only its detail view shows (the load of its partition)."""
+        job = self.get_job(job_id)
+        cluster = self.clusters.get(job.cluster)
+        if cluster is not None:
+            job.partition_load = partition_load(job, cluster.cached_partitions())
+        return job
+
     def get_submission(self, job_id: str) -> JobSubmit:
         """What was submitted for this job (for an array task: its array job's submission)."""
         self.get_job(job_id)  # 404 for unknown ids
@@ -309,18 +353,7 @@ class JobService:
         cluster = self.clusters[request.cluster]
         backend = cluster.backend
         resources = request.resources
-        errors: list[FieldError] = []
-        for field_name in sorted(backend.unsupported_fields):
-            if getattr(resources, field_name) != type(resources).model_fields[field_name].default:
-                errors.append(
-                    FieldError(
-                        f"resources.{field_name}",
-                        f"is not supported on cluster '{cluster.id}' ({cluster.config.kind})",
-                    )
-                )
-        partition = pick_partition(resources, await cluster.partitions())
-        errors += check_limits(resources, partition)
-        errors += backend.check_resources(resources, partition)
+        partition, errors = await self.check_resources(cluster, resources)
         errors += backend.check_working_dir(request.working_dir)
         if request.name is not None and (problem := backend.check_name(request.name)):
             errors.append(FieldError("name", problem))
@@ -350,6 +383,8 @@ class JobService:
             submit_token=token,
             request=request.model_dump(mode="json"),
             working_dir=request.working_dir,
+            provenance=self._provenance(cluster, request),
+            script_hash=script_hash(request),
         )
         self._submitting.add(job_id)
         try:
@@ -392,12 +427,87 @@ class JobService:
         self._job_changed(job)
         return job
 
+    async def check_resources(
+        self, cluster: Cluster, resources: ResourceRequest
+    ) -> tuple[Partition, list[FieldError]]:
+        """The partition a request goes to, and what is wrong with the request there."""
+        backend = cluster.backend
+        errors: list[FieldError] = []
+        for field_name in sorted(backend.unsupported_fields):
+            if getattr(resources, field_name) != type(resources).model_fields[field_name].default:
+                errors.append(
+                    FieldError(
+                        f"resources.{field_name}",
+                        f"is not supported on cluster '{cluster.id}' ({cluster.config.kind})",
+                    )
+                )
+        partition = pick_partition(resources, await cluster.partitions())
+        errors += check_limits(resources, partition)
+        errors += backend.check_resources(resources, partition)
+        return partition, errors
+
+    def _provenance(self, cluster: Cluster, request: JobSubmit) -> Provenance:
+        backend = cluster.backend
+        source = request.source
+        return provenance.collect(
+            notebook_path=source.notebook_path if source else None,
+            cell_id=source.cell_id if source else None,
+            working_dir=backend.local_path(request.working_dir),
+            user=backend.submitting_user,
+            modules=backend.local_path(None) is not None,
+        )
+
     @staticmethod
     def _default_name(request: JobSubmit) -> str:
         if request.command:
             first = request.command.strip().split()[0]
             return first.rsplit("/", 1)[-1][:64] or "command"
         return "script"
+
+    # -- guidance ----------------------------------------------------------------------------
+
+    def suggest(self, request: JobSubmit) -> Suggestion:
+        """What earlier runs of the same script (else the same job name) really used."""
+        if request.cluster not in self.clusters:
+            raise InvalidRequest.for_field("cluster", f"unknown cluster '{request.cluster}'")
+        runs, matched_by = self.store.history(
+            request.cluster,
+            script_hash=script_hash(request),
+            name=request.name,
+            limit=RUNS_LOOKED_AT,
+        )
+        return suggest(runs, matched_by, request.resources)
+
+    def list_templates(self) -> list[Template]:
+        return self.templates.list()
+
+    async def save_template(self, template: TemplateIn) -> Template:
+        """Save a user template, checked like a submission where it names a cluster."""
+        existing = self.templates.get(template.name)
+        if existing is not None and existing.read_only:
+            raise Conflict(
+                f"'{template.name}' is a site template and cannot be changed; "
+                "save yours under another name"
+            )
+        if template.script is not None and template.command is not None:
+            raise InvalidRequest.for_field("script", "give at most one of 'script' or 'command'")
+        if template.cluster is not None:
+            if template.cluster not in self.clusters:
+                raise InvalidRequest.for_field("cluster", f"unknown cluster '{template.cluster}'")
+            _, errors = await self.check_resources(
+                self.clusters[template.cluster], template.resources
+            )
+            if errors:
+                raise InvalidRequest("; ".join(f"{e.field}: {e.message}" for e in errors), errors)
+        return self.templates.save(template)
+
+    def delete_template(self, name: str) -> None:
+        existing = self.templates.get(name)
+        if existing is None:
+            raise NotFound(f"unknown template '{name}'")
+        if existing.read_only:
+            raise Conflict(f"'{name}' is a site template; only its administrator can remove it")
+        self.templates.delete(name)
 
     async def _control(self, job_id: str, action: str) -> Job:
         job = self.get_job(job_id)

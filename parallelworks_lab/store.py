@@ -13,39 +13,15 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Optional
 
+from .guidance.models import Provenance, Usage
+from .guidance.reasons import explain
 from .models import Job, ResourceRequest
 from .states import TERMINAL_STATES, JobState
+from .store_schema import migrate
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS jobs (
-    seq          INTEGER PRIMARY KEY AUTOINCREMENT,
-    id           TEXT NOT NULL UNIQUE,
-    cluster      TEXT NOT NULL,
-    native_id    TEXT,
-    name         TEXT NOT NULL,
-    state        TEXT NOT NULL,
-    raw_state    TEXT,
-    reason       TEXT,
-    exit_code    INTEGER,
-    terminal     INTEGER NOT NULL DEFAULT 0,
-    submitted_at TEXT NOT NULL,
-    started_at   TEXT,
-    ended_at     TEXT,
-    updated_at   TEXT NOT NULL,
-    resources    TEXT NOT NULL,
-    working_dir  TEXT,
-    stdout_path  TEXT,
-    stderr_path  TEXT,
-    parent_id    TEXT,
-    array_task   TEXT,
-    submit_token TEXT NOT NULL UNIQUE,
-    request      TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS jobs_live ON jobs (cluster, terminal);
-CREATE INDEX IF NOT EXISTS jobs_state ON jobs (state, seq);
-CREATE INDEX IF NOT EXISTS jobs_parent ON jobs (parent_id);
-CREATE INDEX IF NOT EXISTS jobs_native ON jobs (cluster, native_id);
-"""
+# How many intervals the poller asks the scheduler's accounting about a job that just ended
+# (accounting can lag the job's end by a few seconds).
+USAGE_TRIES = 6
 
 # Columns a status update may change.
 UPDATABLE = frozenset(
@@ -60,6 +36,7 @@ UPDATABLE = frozenset(
         "working_dir",
         "stdout_path",
         "stderr_path",
+        "estimated_start",
     }
 )
 
@@ -82,7 +59,8 @@ class JobStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA busy_timeout=5000")
-        self._db.executescript(SCHEMA)
+        #: The schema version the file had when opened (0: new); migrated forward if older.
+        self.opened_version = migrate(self._db, str(path))
 
     def close(self) -> None:
         self._db.close()
@@ -97,6 +75,7 @@ class JobStore:
             state=JobState(row["state"]),
             raw_state=row["raw_state"],
             reason=row["reason"],
+            reason_explained=explain(row["reason"]),
             exit_code=row["exit_code"],
             terminal=bool(row["terminal"]),
             submitted_at=row["submitted_at"],
@@ -109,6 +88,13 @@ class JobStore:
             stderr_path=row["stderr_path"],
             parent_id=row["parent_id"],
             array_task=row["array_task"],
+            estimated_start=row["estimated_start"],
+            usage=None if row["usage"] is None else Usage.model_validate_json(row["usage"]),
+            provenance=(
+                None
+                if row["provenance"] is None
+                else Provenance.model_validate_json(row["provenance"])
+            ),
         )
 
     def insert(
@@ -124,12 +110,15 @@ class JobStore:
         native_id: Optional[str] = None,
         parent_id: Optional[str] = None,
         array_task: Optional[str] = None,
+        provenance: Optional[Provenance] = None,
+        script_hash: Optional[str] = None,
     ) -> Job:
         now = _iso(utcnow())
         self._db.execute(
             "INSERT INTO jobs (id, cluster, name, state, submitted_at, updated_at, resources,"
-            " working_dir, submit_token, request, native_id, parent_id, array_task)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " working_dir, submit_token, request, native_id, parent_id, array_task,"
+            " provenance, script_hash)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 job_id,
                 cluster,
@@ -144,6 +133,8 @@ class JobStore:
                 native_id,
                 parent_id,
                 array_task,
+                None if provenance is None else provenance.model_dump_json(exclude_none=True),
+                script_hash,
             ),
         )
         job = self.get(job_id)
@@ -200,7 +191,10 @@ class JobStore:
         if not changes:
             return None
         if "state" in changes:
-            changes["terminal"] = int(JobState(changes["state"]) in TERMINAL_STATES)
+            terminal = JobState(changes["state"]) in TERMINAL_STATES
+            changes["terminal"] = int(terminal)
+            if terminal:
+                changes["estimated_start"] = None
         changes["updated_at"] = _iso(utcnow())
         assignments = ", ".join(f"{key} = ?" for key in changes)
         self._db.execute(
@@ -208,6 +202,50 @@ class JobStore:
             (*changes.values(), job_id),
         )
         return self.get(job_id)
+
+    def set_usage(self, job_id: str, usage: Optional[Usage]) -> Optional[Job]:
+        """Record what a finished job used (None: the scheduler could not say; stop asking)."""
+        self._db.execute(
+            "UPDATE jobs SET usage = ?, usage_wanted = 0, updated_at = ? WHERE id = ?",
+            (None if usage is None else usage.model_dump_json(), _iso(utcnow()), job_id),
+        )
+        return self.get(job_id)
+
+    def want_usage(self, job_id: str) -> None:
+        """Ask the scheduler's accounting what this finished job used (for a few intervals)."""
+        self._db.execute(
+            "UPDATE jobs SET usage_wanted = ? WHERE id = ? AND usage IS NULL", (USAGE_TRIES, job_id)
+        )
+
+    def usage_wanted(self, cluster: str) -> list[Job]:
+        """Finished jobs on ``cluster`` whose usage the poller should still ask for."""
+        rows = self._db.execute(
+            "SELECT * FROM jobs WHERE cluster = ? AND usage_wanted > 0 ORDER BY seq", (cluster,)
+        ).fetchall()
+        return [self._to_job(r) for r in rows]
+
+    def usage_not_found(self, job_ids: Iterable[str]) -> None:
+        """One more interval without an answer from the accounting for these jobs."""
+        self._db.executemany(
+            "UPDATE jobs SET usage_wanted = usage_wanted - 1 WHERE id = ? AND usage_wanted > 0",
+            [(job_id,) for job_id in job_ids],
+        )
+
+    def history(
+        self, cluster: str, *, script_hash: Optional[str], name: Optional[str], limit: int
+    ) -> tuple[list[Job], Optional[str]]:
+        """The newest measured runs of the same script (else of the same job name)."""
+        for column, value in (("script_hash", script_hash), ("name", name)):
+            if value is None:
+                continue
+            rows = self._db.execute(
+                f"SELECT * FROM jobs WHERE cluster = ? AND {column} = ?"  # noqa: S608 - fixed
+                " AND usage IS NOT NULL AND state = 'COMPLETED' ORDER BY seq DESC LIMIT ?",
+                (cluster, value, limit),
+            ).fetchall()
+            if rows:
+                return [self._to_job(r) for r in rows], column.replace("_hash", "")
+        return [], None
 
     def page(
         self,

@@ -72,6 +72,27 @@ class JobStatus:
     array_task: Optional[str] = None
     stdout_path: Optional[str] = None
     stderr_path: Optional[str] = None
+    #: A queued job's start as the scheduler estimates it (None: it does not say).
+    estimated_start: Optional[datetime] = None
+    #: What a finished job used, when the status query had it at no extra cost.
+    usage: Optional[UsageRecord] = None
+
+
+@dataclass
+class UsageRecord:
+    """A finished job's measured usage, as the scheduler's accounting reports it.
+
+    Every figure is optional: schedulers differ in what they record. The service turns it into
+    the API's ``Usage`` (ratios, hints) with what the job asked for."""
+
+    source: str  # "sacct", "qacct" or "measured"
+    elapsed_seconds: Optional[int] = None
+    cpu_seconds: Optional[float] = None
+    max_memory_mb: Optional[float] = None
+    cpus: Optional[int] = None
+    requested_memory_mb: Optional[float] = None
+    time_limit_seconds: Optional[int] = None
+    gpus: Optional[int] = None
 
 
 class Backend(abc.ABC):
@@ -82,6 +103,8 @@ class Backend(abc.ABC):
     #: Fields of ResourceRequest this scheduler cannot express; requests using them are rejected
     #: (and left out of the form). A backend may set it per instance from its configuration.
     unsupported_fields: frozenset[str] = frozenset()
+    #: Whether :meth:`usage` can say what finished jobs used (the poller asks only then).
+    measures_usage: ClassVar[bool] = False
 
     def __init__(self, settings: BackendSettings, context: BackendContext) -> None:
         self.settings = settings
@@ -114,6 +137,16 @@ class Backend(abc.ABC):
         """Why the scheduler cannot take this job name (None: it can)."""
         return None
 
+    def local_path(self, working_dir: Optional[str]) -> Optional[Path]:
+        """A working directory as a path on this machine, when the cluster's jobs run on or
+        share files with it (None for a remote cluster). Only read for provenance."""
+        return None
+
+    @property
+    def submitting_user(self) -> Optional[str]:
+        """Who the scheduler sees as the job's owner, when the backend knows."""
+        return None
+
     def check_working_dir(self, working_dir: Optional[str]) -> list[FieldError]:
         """Validate the working directory where the backend can see it (no check by default)."""
         return []
@@ -132,6 +165,12 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     async def find_by_token(self, submit_token: str) -> Optional[SubmitResult]:
         """Find a job whose submission was interrupted (crash between store and scheduler)."""
+
+    async def usage(self, native_ids: list[str]) -> dict[str, UsageRecord]:
+        """What these finished jobs used, in one scheduler query (batched: the poller calls it
+        at most once per interval for the jobs that just ended). Jobs the accounting does not
+        know yet are left out and asked about again next interval."""
+        return {}
 
     @abc.abstractmethod
     async def cancel(self, native_id: str) -> None: ...

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import getpass
 import re
+from pathlib import Path
 from typing import Any, ClassVar, Optional
 
 from pydantic import Field
@@ -68,6 +69,15 @@ class CommandLineBackend(Backend):
         if isinstance(self.transport, LocalTransport):
             # On the login node itself, relative paths mean the Jupyter root directory.
             self.transport.set_home(self.context.root_dir)
+
+    def local_path(self, working_dir: Optional[str]) -> Optional[Path]:
+        if not isinstance(self.transport, LocalTransport):
+            return None
+        return Path(resolve_working_dir(str(self.context.root_dir), working_dir))
+
+    @property
+    def submitting_user(self) -> Optional[str]:
+        return self.user
 
     @property
     def user(self) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import os
 import signal
 import time
@@ -24,9 +25,18 @@ from pydantic import Field
 
 from ..environment import clean_environ
 from ..errors import Conflict, FieldError, NotFound
+from ..guidance.provenance import current_user
 from ..models import Partition, ResourceRequest
 from ..states import JobState
-from .base import Backend, BackendSettings, JobStatus, SubmitRequest, SubmitResult
+from . import local_usage
+from .base import (
+    Backend,
+    BackendSettings,
+    JobStatus,
+    SubmitRequest,
+    SubmitResult,
+    UsageRecord,
+)
 
 WRAPPER = Path(__file__).with_name("local_job.sh")
 
@@ -153,6 +163,9 @@ class LocalBackend(Backend):
         self._next_id = 1
         self._tasks: set[asyncio.Task[None]] = set()
         self._pending_tick: Optional[asyncio.Task[None]] = None
+        self._sampler: Optional[asyncio.Task[None]] = None
+        self._peaks: dict[str, local_usage.Peak] = {}
+        self._estimates: dict[str, float] = {}
 
     @property
     def slots(self) -> int:
@@ -181,9 +194,10 @@ class LocalBackend(Backend):
                 self._kill_if_overdue(job, None)
         self._next_id = highest + 1
         await self._tick()
+        self._sampler = asyncio.create_task(self._sample_forever(), name="pwlab-local-usage")
 
     async def close(self) -> None:
-        for task in [*self._tasks, self._pending_tick]:
+        for task in [*self._tasks, self._pending_tick, self._sampler]:
             if task is not None:
                 task.cancel()
         # Jobs keep running: a server restart must not touch them.
@@ -221,6 +235,13 @@ class LocalBackend(Backend):
                 state="up",
             )
         ]
+
+    def local_path(self, working_dir: Optional[str]) -> Optional[Path]:
+        return self.resolve_working_dir(working_dir)
+
+    @property
+    def submitting_user(self) -> Optional[str]:
+        return current_user()
 
     def resolve_working_dir(self, working_dir: Optional[str]) -> Path:
         if not working_dir:
@@ -264,6 +285,7 @@ class LocalBackend(Backend):
             "ntasks": request.resources.ntasks,
             "cpus_per_task": request.resources.cpus_per_task,
             "time_limit_minutes": request.resources.time_limit_minutes,
+            "memory_mb": request.resources.memory_mb,
             "after": request.after_native_ids,
             "working_dir": str(working_dir),
             "env": request.env,
@@ -345,6 +367,7 @@ class LocalBackend(Backend):
 
     async def poll(self, native_ids: list[str]) -> dict[str, JobStatus]:
         await self._tick()
+        self._estimates = self._estimate_starts()
         statuses: dict[str, JobStatus] = {}
         for native_id in native_ids:
             job = self._active.get(native_id) or (
@@ -353,6 +376,19 @@ class LocalBackend(Backend):
             if job is not None:
                 statuses[native_id] = self._status(job)
         return statuses
+
+    def _usage(self, job: LocalJob, ended_at: float) -> Optional[UsageRecord]:
+        started = job.started
+        if not started:
+            return None  # it never ran: nothing was used
+        meta = job.meta
+        return local_usage.usage_record(
+            job.dir,
+            elapsed_seconds=ended_at - float(started["started_at"]),
+            cpus=job.cpus,
+            memory_mb=meta.get("memory_mb"),
+            time_limit_minutes=meta.get("time_limit_minutes"),
+        )
 
     def _status(self, job: LocalJob) -> JobStatus:
         started = job.started
@@ -367,6 +403,7 @@ class LocalBackend(Backend):
                 exit_code=exited[0] if exited else None,
                 started_at=started_at,
                 ended_at=_ts(final["at"]),
+                usage=self._usage(job, float(final["at"])),
             )
         if exited is not None:
             code, at = exited
@@ -377,6 +414,7 @@ class LocalBackend(Backend):
                 exit_code=code,
                 started_at=started_at,
                 ended_at=_ts(at),
+                usage=self._usage(job, at),
             )
         if started:
             return JobStatus(JobState.RUNNING, "running", None, None, started_at)
@@ -386,8 +424,46 @@ class LocalBackend(Backend):
         if waiting_on:
             return JobStatus(JobState.QUEUED, "queued", "Dependency")
         if job.cpus > self.slots - self._used_slots():
-            return JobStatus(JobState.QUEUED, "queued", "Resources")
+            status = JobStatus(JobState.QUEUED, "queued", "Resources")
+            status.estimated_start = _ts(self._estimates.get(job.native_id))
+            return status
         return JobStatus(JobState.QUEUED, "queued", None)  # starts on the next pass
+
+    def _estimate_starts(self) -> dict[str, float]:
+        """Start estimates for the queue (see local_usage.estimate_starts)."""
+        running: list[local_usage.Running] = []
+        waiting: list[local_usage.Waiting] = []
+        for job in sorted(self._active.values(), key=lambda j: int(j.native_id)):
+            limit = job.meta.get("time_limit_minutes")
+            if job.started and not job.finished():
+                started_at = float(job.started["started_at"])
+                ends_at = started_at + limit * 60 if limit else None
+                running.append(local_usage.Running(job.cpus, ends_at))
+            elif not job.started and not job.held:
+                waiting.append(local_usage.Waiting(job.native_id, job.cpus, limit))
+        return local_usage.estimate_starts(self.slots, _now(), running, waiting)
+
+    async def _sample_forever(self) -> None:
+        while True:
+            await asyncio.sleep(local_usage.SAMPLE_SECONDS)
+            try:
+                self._sample()
+            except Exception:
+                logging.getLogger("parallelworks_lab").exception("sampling local jobs failed")
+
+    def _sample(self) -> None:
+        """One measurement of every running job's processes (peak memory, CPU time)."""
+        for job in list(self._active.values()):
+            proc = job.process() if job.started else None
+            if proc is None:
+                continue
+            memory_mb, cpu_seconds = local_usage.sample_tree(proc)
+            peak = self._peaks.get(job.native_id) or local_usage.read_peak(job.dir)
+            self._peaks[job.native_id] = local_usage.record_sample(
+                job.dir, peak, memory_mb, cpu_seconds
+            )
+        for native_id in [n for n in self._peaks if n not in self._active]:
+            del self._peaks[native_id]
 
     def _outcome(self, native_id: str) -> str:
         """How a dependency went: 'ok', 'failed' or 'pending'."""

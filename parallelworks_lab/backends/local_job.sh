@@ -19,4 +19,8 @@ if ! cd -- "$working_dir" 2>>"$stderr_path"; then
     exit 1
 fi
 bash -- "$job_dir/script.sh" </dev/null >>"$stdout_path" 2>>"$stderr_path"
-record $?
+status=$?
+# CPU time of everything the script ran and waited for (the efficiency card), before the
+# exit status: the server reads usage once it sees the status.
+times >"$job_dir/cpu_times" 2>/dev/null
+record "$status"
