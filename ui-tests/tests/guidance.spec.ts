@@ -168,8 +168,18 @@ test.describe('Guidance', () => {
     const id = await submitByAPI(page, {
       cluster: 'local',
       name: 'guidance-measured',
-      script:
-        '#!/bin/bash\n# Hold some memory and burn some CPU for a few seconds.\npython3 -c "\nimport time\nblock = b\"x\" * (64 * 1024 * 1024)\nend = time.time() + 3\nwhile time.time() < end:\n    pass\n"\n',
+      // Hold 64 MiB (touched, so it is resident) and burn CPU for 3 s.
+      script: [
+        '#!/bin/bash',
+        "python3 - <<'PY'",
+        'import time',
+        'block = b"x" * (64 * 1024 * 1024)',
+        'end = time.time() + 3',
+        'while time.time() < end:',
+        '    pass',
+        'PY',
+        ''
+      ].join('\n'),
       resources: { time_limit_minutes: 5, memory_mb: 1024 }
     });
     await openSidebar(page);
@@ -237,6 +247,7 @@ test.describe('Guidance', () => {
     await expect(form.locator('input[name="time_limit_minutes"]')).toHaveValue(
       '0:30:00'
     );
+    await banner.scrollIntoViewIfNeeded();
     await keepScreenshot(page, testInfo, 'suggestion');
     await banner.locator('[data-pwlab-suggestion-apply]').click();
     await expect(form.locator('input[name="time_limit_minutes"]')).toHaveValue(
