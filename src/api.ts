@@ -11,6 +11,11 @@ import type {
   IJobSubmission,
   IJobsResponse,
   ILogChunk,
+  ISuggestion,
+  ISuggestionRequest,
+  ITemplate,
+  ITemplateInput,
+  ITemplatesResponse,
   LogStream
 } from './types';
 
@@ -100,6 +105,22 @@ export interface IJobsAPI {
    * Start a cluster that is switched off (platform clusters); answers at once.
    */
   startCluster(id: string): Promise<ICluster>;
+  /**
+   * What earlier runs of the same script or name used, and what to ask for.
+   */
+  suggest(body: ISuggestionRequest): Promise<ISuggestion>;
+  /**
+   * Site templates (read-only) and the user's own.
+   */
+  listTemplates(): Promise<ITemplate[]>;
+  /**
+   * Save (or replace) a user template.
+   */
+  saveTemplate(template: ITemplateInput): Promise<ITemplate>;
+  /**
+   * Delete a user template.
+   */
+  deleteTemplate(name: string): Promise<void>;
 }
 
 /**
@@ -166,6 +187,35 @@ export function createJobsAPI(settings?: ServerConnection.ISettings): IJobsAPI {
       return requestAPI<ICluster>(
         `clusters/${encodeURIComponent(id)}/start`,
         post,
+        settings
+      );
+    },
+    suggest(body: ISuggestionRequest) {
+      return requestAPI<ISuggestion>(
+        'suggestions',
+        { method: 'POST', body: JSON.stringify(body) },
+        settings
+      );
+    },
+    async listTemplates() {
+      const body = await requestAPI<ITemplatesResponse>(
+        'templates',
+        {},
+        settings
+      );
+      return body.templates;
+    },
+    saveTemplate(template: ITemplateInput) {
+      return requestAPI<ITemplate>(
+        'templates',
+        { method: 'POST', body: JSON.stringify(template) },
+        settings
+      );
+    },
+    async deleteTemplate(name: string) {
+      await requestAPI<void>(
+        `templates/${encodeURIComponent(name)}`,
+        { method: 'DELETE' },
         settings
       );
     }

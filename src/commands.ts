@@ -9,7 +9,11 @@ import {
   WidgetTracker
 } from '@jupyterlab/apputils';
 import { PageConfig } from '@jupyterlab/coreutils';
-import { NotebookActions, type INotebookTracker } from '@jupyterlab/notebook';
+import {
+  NotebookActions,
+  type INotebookTracker,
+  type NotebookPanel
+} from '@jupyterlab/notebook';
 import { addIcon, refreshIcon } from '@jupyterlab/ui-components';
 import type { ReadonlyPartialJSONObject } from '@lumino/coreutils';
 
@@ -17,6 +21,7 @@ import { APIError } from './api';
 import type { JobDetailPanel } from './components/jobdetail';
 import { clusterIcon } from './icons';
 import { describeJob } from './notifier';
+import { isNotebookPanel, revealCell } from './opencell';
 import { prefillFromJob } from './submission';
 import { CommandIDs, type IParallelWorksLab } from './tokens';
 import type { IJob } from './types';
@@ -34,6 +39,11 @@ export interface ICommandContext {
   sidebarId: string;
   notebooks: INotebookTracker | null;
 }
+
+/**
+ * The document manager's command that opens (or reveals) a file.
+ */
+const DOCMANAGER_OPEN = 'docmanager:open';
 
 /**
  * The Python that gets a job in a notebook.
@@ -241,6 +251,48 @@ export function addCommands(context: ICommandContext): void {
       await panel.context.ready;
       NotebookActions.insertBelow(panel.content);
       panel.content.activeCell?.model.sharedModel.setSource(jobSnippet(job));
+      shell.activateById(panel.id);
+    }
+  });
+
+  commands.addCommand(CommandIDs.openCell, {
+    label: args =>
+      args.cell ? 'Open the Cell of an HPC Job' : 'Open the Notebook of a Job',
+    caption: args =>
+      typeof args.path === 'string' && args.path
+        ? `Open ${args.path}${args.cell ? ' at the cell the job was submitted from' : ''}`
+        : 'Open the notebook a job was submitted from, at its cell',
+    isEnabled: args => typeof args.path === 'string' && args.path !== '',
+    execute: async args => {
+      const path = typeof args.path === 'string' ? args.path : '';
+      const cell = typeof args.cell === 'string' ? args.cell : '';
+      if (!path) {
+        return;
+      }
+      let widget: unknown;
+      try {
+        // The document manager opens the notebook, or shows it if open.
+        widget = await commands.execute(DOCMANAGER_OPEN, { path });
+      } catch (error) {
+        const message = error instanceof Error ? error.message : String(error);
+        Notification.error(`Cannot open ${path}: ${message}`, {
+          autoClose: 8000
+        });
+        return;
+      }
+      const panel = isNotebookPanel(widget as never)
+        ? (widget as NotebookPanel)
+        : notebooks?.find(p => p.context.path === path);
+      if (!cell || !panel) {
+        return;
+      }
+      if (!(await revealCell(panel, cell))) {
+        Notification.warning(
+          `The cell this job was submitted from is no longer in ${path}: it was deleted, or the notebook was replaced.`,
+          { autoClose: 8000 }
+        );
+        return;
+      }
       shell.activateById(panel.id);
     }
   });

@@ -369,7 +369,21 @@ export function formatCoarse(milliseconds: number): string {
  * Whether two jobs hold the same values in the fields events carry.
  */
 function sameJob(a: IJob, b: IJob): boolean {
-  return JOB_EVENT_FIELDS.every(field => a[field] === b[field]);
+  return JOB_EVENT_FIELDS.every(field => {
+    const x = a[field];
+    const y = b[field];
+    if (x === y) {
+      return true;
+    }
+    // Guidance fields are objects, new in every event.
+    return (
+      typeof x === 'object' &&
+      typeof y === 'object' &&
+      x !== null &&
+      y !== null &&
+      JSON.stringify(x) === JSON.stringify(y)
+    );
+  });
 }
 
 /**

@@ -8,7 +8,15 @@ import {
   validateResources,
   type Schema
 } from './schema';
-import type { IFieldError, IJob, IJobSubmission } from './types';
+import type {
+  IFieldError,
+  IJob,
+  IJobSource,
+  IJobSubmission,
+  ISuggestionRequest,
+  ITemplate,
+  ITemplateInput
+} from './types';
 
 /**
  * What runs: a batch script, or one command line.
@@ -40,6 +48,10 @@ export interface IFormState {
    * `KEY=value` lines.
    */
   env: string;
+  /**
+   * The notebook (and cell) the job comes from, sent as `source`.
+   */
+  source: IJobSource | null;
 }
 
 /**
@@ -83,7 +95,8 @@ export function emptyForm(cluster = ''): IFormState {
     script: DEFAULT_SCRIPT,
     command: '',
     after: [],
-    env: ''
+    env: '',
+    source: null
   };
 }
 
@@ -162,7 +175,136 @@ export function buildSubmission(
   } else if (Object.keys(env.value).length) {
     body.env = env.value;
   }
+  if (state.source?.notebook_path) {
+    body.source = {
+      notebook_path: state.source.notebook_path,
+      cell_id: state.source.cell_id ?? null
+    };
+  }
   return Object.keys(errors).length ? { body: null, errors } : { body, errors };
+}
+
+/**
+ * What the form would run, if anything: the script (unless it is still the
+ * empty default) or the command.
+ */
+function runnable(
+  state: IFormState
+): { script: string } | { command: string } | null {
+  if (state.mode === 'script') {
+    const script = state.script.trim();
+    return script && script !== DEFAULT_SCRIPT.trim()
+      ? { script: state.script }
+      : null;
+  }
+  const command = state.command.trim();
+  return command ? { command } : null;
+}
+
+/**
+ * The `POST suggestions` body for a form, or null while the form names no
+ * cluster or nothing to run. Resource fields that do not parse are left out.
+ */
+export function suggestionRequest(
+  state: IFormState,
+  schema: Schema | null
+): ISuggestionRequest | null {
+  const run = runnable(state);
+  if (!state.cluster || !run || !schema) {
+    return null;
+  }
+  const body: ISuggestionRequest = {
+    cluster: state.cluster,
+    ...run,
+    resources: validateResources(schema, state.resources).resources
+  };
+  const name = state.name.trim();
+  if (name) {
+    body.name = name;
+  }
+  return body;
+}
+
+/**
+ * Resource values (as the API holds them) written into the form's texts, for
+ * the fields the schema has; other texts are kept.
+ */
+export function withResourceValues(
+  schema: Schema,
+  texts: Record<string, string>,
+  values: Record<string, unknown>
+): Record<string, string> {
+  const next = { ...texts };
+  const partition =
+    typeof values.partition === 'string' ? values.partition : texts.partition;
+  for (const field of resourceFields(schema, partition ? { partition } : {})) {
+    if (field.name in values && values[field.name] !== undefined) {
+      next[field.name] = fieldText(field, values[field.name]);
+    }
+  }
+  return next;
+}
+
+/**
+ * Whether the form's texts already hold these resource values.
+ */
+export function holdsResourceValues(
+  schema: Schema,
+  texts: Record<string, string>,
+  values: Record<string, unknown>
+): boolean {
+  const filled = withResourceValues(schema, texts, values);
+  return Object.keys(filled).every(
+    key => (filled[key] ?? '') === (texts[key] ?? '')
+  );
+}
+
+/**
+ * What "Save as template…" sends besides the name and description: the
+ * cluster, the resources as parsed, the script or command. The resource
+ * errors by field key when a field does not parse.
+ */
+export function templateDraft(
+  state: IFormState,
+  schema: Schema | null
+):
+  | { draft: Omit<ITemplateInput, 'name' | 'description'>; errors: null }
+  | { draft: null; errors: Record<string, string> } {
+  if (!schema) {
+    return { draft: null, errors: { cluster: 'Choose a cluster' } };
+  }
+  const checked = validateResources(schema, state.resources);
+  if (Object.keys(checked.errors).length) {
+    return { draft: null, errors: checked.errors };
+  }
+  return {
+    draft: {
+      cluster: state.cluster || null,
+      resources: checked.resources,
+      ...(runnable(state) ?? {})
+    },
+    errors: null
+  };
+}
+
+/**
+ * The form fields a template sets: its cluster (when it names one), its
+ * script or command; resources are applied by the form on the cluster's
+ * schema.
+ */
+export function templateFields(template: ITemplate): Partial<IFormState> {
+  const fields: Partial<IFormState> = {};
+  if (template.cluster) {
+    fields.cluster = template.cluster;
+  }
+  if (template.script !== null && template.script !== undefined) {
+    fields.mode = 'script';
+    fields.script = template.script;
+  } else if (template.command !== null && template.command !== undefined) {
+    fields.mode = 'command';
+    fields.command = template.command;
+  }
+  return fields;
 }
 
 /**
@@ -283,6 +425,9 @@ export function prefillFromFile(
     name: jobNameFor(path),
     workingDir: dirname(path)
   };
+  if (/\.ipynb$/i.test(path)) {
+    prefill.source = { notebook_path: path, cell_id: null };
+  }
   if (/\.py$/i.test(path) && !content.startsWith('#!/bin/')) {
     prefill.mode = 'command';
     prefill.command = `${python} ${shellQuote(basename(path))}`;
@@ -339,6 +484,14 @@ export function prefillFromJob(
     prefill.env = Object.entries(spec.env)
       .map(([key, value]) => `${key}=${value}`)
       .join('\n');
+  }
+  // A job from a notebook cell, resubmitted, still comes from that cell.
+  const source = spec?.source ?? job.provenance;
+  if (source?.notebook_path) {
+    prefill.source = {
+      notebook_path: source.notebook_path,
+      cell_id: source.cell_id ?? null
+    };
   }
   return prefill;
 }

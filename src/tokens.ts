@@ -22,6 +22,7 @@ export namespace CommandIDs {
   export const resubmitJob = 'parallelworks-lab:resubmit-job';
   export const copyJobId = 'parallelworks-lab:copy-job-id';
   export const insertJobCode = 'parallelworks-lab:insert-job-code';
+  export const openCell = 'parallelworks-lab:open-cell';
 }
 
 /**

@@ -188,6 +188,128 @@ export interface IJob {
    * For an array task: its index.
    */
   array_task?: string | null;
+  /**
+   * Why a waiting job waits, in plain words (null: the scheduler says
+   * nothing, or the server cannot explain it).
+   */
+  reason_explained?: IReasonExplained | null;
+  /**
+   * The scheduler's own estimate of when a queued job starts (ISO time).
+   */
+  estimated_start?: string | null;
+  /**
+   * How busy the job's partition is (`GET jobs/{id}` only, queued jobs).
+   */
+  partition_load?: IPartitionLoad | null;
+  /**
+   * What a finished job used, once measured.
+   */
+  usage?: IJobUsage | null;
+  /**
+   * Where the job came from.
+   */
+  provenance?: IProvenance | null;
+}
+
+/**
+ * A scheduler's reason code explained for a researcher.
+ */
+export interface IReasonExplained {
+  /**
+   * The scheduler's raw code (`Resources`, `Dependency`, …).
+   */
+  code: string;
+  /**
+   * One plain sentence; for an unknown code it names the raw code.
+   */
+  summary: string;
+  /**
+   * What the user can do about it, when anything.
+   */
+  advice: string | null;
+  /**
+   * Whether the server knows this code.
+   */
+  known: boolean;
+}
+
+/**
+ * How busy a partition is, from the data the server already has.
+ */
+export interface IPartitionLoad {
+  partition: string;
+  nodes_idle: number | null;
+  nodes_total: number | null;
+  cpus_idle: number | null;
+  /**
+   * The load in words: `3 of 8 nodes idle in gpu`.
+   */
+  text: string;
+}
+
+/**
+ * Where a job's usage figures come from.
+ */
+export type UsageSource = 'sacct' | 'qacct' | 'measured';
+
+/**
+ * What a finished job used, against what it asked for.
+ */
+export interface IJobUsage {
+  source: UsageSource | string;
+  elapsed_seconds: number | null;
+  time_limit_seconds: number | null;
+  cpus: number | null;
+  cpu_seconds: number | null;
+  /**
+   * CPU time ÷ (elapsed × CPUs), 0..1.
+   */
+  cpu_efficiency: number | null;
+  max_memory_mb: number | null;
+  requested_memory_mb: number | null;
+  /**
+   * Peak memory ÷ requested memory, 0..1.
+   */
+  memory_efficiency: number | null;
+  gpus: number | null;
+  /**
+   * Short advice sentences (a request much larger than the use, …).
+   */
+  hints: string[];
+  /**
+   * One line: `used 12% of its memory request (1.2 GiB of 10 GiB)`.
+   */
+  summary: string | null;
+}
+
+/**
+ * Where a job was submitted from.
+ */
+export interface IProvenance {
+  user: string | null;
+  /**
+   * Relative to the Jupyter root, as in the file browser.
+   */
+  notebook_path: string | null;
+  cell_id: string | null;
+  git_commit: string | null;
+  /**
+   * Whether the working tree had uncommitted changes.
+   */
+  git_dirty: boolean | null;
+  /**
+   * The environment modules loaded (`module list`).
+   */
+  modules: string[];
+}
+
+/**
+ * Where a submission comes from, sent with `POST jobs` (the server adds the
+ * user, the git commit and the modules itself).
+ */
+export interface IJobSource {
+  notebook_path: string | null;
+  cell_id: string | null;
 }
 
 /**
@@ -202,6 +324,76 @@ export interface IJobSubmission {
   working_dir?: string;
   env?: Record<string, string>;
   after?: string[];
+  /**
+   * The notebook (and cell) the job comes from.
+   */
+  source?: IJobSource;
+}
+
+/**
+ * `POST suggestions` body: what would be submitted.
+ */
+export type ISuggestionRequest = Pick<
+  IJobSubmission,
+  'cluster' | 'script' | 'command' | 'name' | 'resources'
+>;
+
+/**
+ * `POST suggestions`: what earlier runs of the same script or name used.
+ */
+export interface ISuggestion {
+  /**
+   * How many earlier runs it is based on (0: no history).
+   */
+  runs: number;
+  matched_by: 'script' | 'name' | null;
+  /**
+   * Only the fields it suggests (`memory_mb`, `time_limit_minutes`, …).
+   */
+  resources: Partial<IResourceRequest>;
+  max_memory_mb: number | null;
+  max_elapsed_seconds: number | null;
+  /**
+   * `Last 5 runs used at most 3.1 GiB and 9 min; you asked for 32 GiB and 2 h.`
+   */
+  message: string | null;
+  job_ids: string[];
+}
+
+/**
+ * A saved set of resources and a script or command.
+ */
+export interface ITemplate {
+  name: string;
+  description: string;
+  cluster: string | null;
+  resources: Partial<IResourceRequest>;
+  script: string | null;
+  command: string | null;
+  /**
+   * `site`: written by the administrators; `user`: saved by the user.
+   */
+  source: 'site' | 'user';
+  read_only: boolean;
+}
+
+/**
+ * `POST templates` body.
+ */
+export interface ITemplateInput {
+  name: string;
+  description: string;
+  cluster: string | null;
+  resources: Partial<IResourceRequest>;
+  script?: string;
+  command?: string;
+}
+
+/**
+ * `GET templates`.
+ */
+export interface ITemplatesResponse {
+  templates: ITemplate[];
 }
 
 /**
@@ -290,7 +482,11 @@ export const JOB_EVENT_FIELDS = [
   'ended_at',
   'updated_at',
   'parent_id',
-  'array_task'
+  'array_task',
+  'reason_explained',
+  'estimated_start',
+  'usage',
+  'provenance'
 ] as const;
 
 /**

@@ -187,3 +187,82 @@ describe('stored submissions', () => {
     );
   });
 });
+
+describe('guidance calls', () => {
+  it('asks for suggestions and manages templates', async () => {
+    const suggestion = {
+      runs: 5,
+      matched_by: 'script',
+      resources: { memory_mb: 3800, time_limit_minutes: 15 },
+      max_memory_mb: 3100.0,
+      max_elapsed_seconds: 540,
+      message:
+        'Last 5 runs used at most 3.1 GiB and 9 min; you asked for 32 GiB and 2 h.',
+      job_ids: ['a', 'b', 'c', 'd', 'e']
+    };
+    const template = {
+      name: 'nightly run',
+      description: '',
+      cluster: 'hpc',
+      resources: { memory_mb: 4096 },
+      script: '#!/bin/bash\n',
+      command: null,
+      source: 'user',
+      read_only: false
+    };
+    const { settings, requests } = settingsFor(request => {
+      const path = new URL(request.url).pathname;
+      if (path.endsWith('/suggestions')) {
+        return json(suggestion);
+      }
+      if (request.method === 'DELETE') {
+        return new Response(null, { status: 204 });
+      }
+      if (request.method === 'POST') {
+        return json(template, 201);
+      }
+      return json({ templates: [template] });
+    });
+    const api = createJobsAPI(settings);
+    const body = {
+      cluster: 'hpc',
+      script: '#!/bin/bash\n',
+      resources: { memory_mb: 32768 }
+    };
+    expect(await api.suggest(body)).toEqual(suggestion);
+    expect(await api.listTemplates()).toEqual([template]);
+    expect(
+      await api.saveTemplate({
+        name: 'nightly run',
+        description: '',
+        cluster: 'hpc',
+        resources: { memory_mb: 4096 },
+        script: '#!/bin/bash\n'
+      })
+    ).toEqual(template);
+    await expect(api.deleteTemplate('nightly run')).resolves.toBeUndefined();
+    expect(
+      requests.map(
+        r =>
+          `${r.method} ${new URL(r.url).pathname.replace('/lab-base/parallelworks-lab/', '')}`
+      )
+    ).toEqual([
+      'POST suggestions',
+      'GET templates',
+      'POST templates',
+      'DELETE templates/nightly%20run'
+    ]);
+    expect(await requests[0].json()).toEqual(body);
+  });
+
+  it('gives the 409 of a site template as an APIError', async () => {
+    const { settings } = settingsFor(() =>
+      json({ message: "'gpu-small' is a site template", errors: [] }, 409)
+    );
+    const error = await rejection(
+      createJobsAPI(settings).deleteTemplate('gpu-small')
+    );
+    expect(error.status).toBe(409);
+    expect(error.message).toBe("'gpu-small' is a site template");
+  });
+});

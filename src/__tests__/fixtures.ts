@@ -8,6 +8,10 @@ import type {
   IJobsResponse,
   ILogChunk,
   IPartition,
+  ISuggestion,
+  ISuggestionRequest,
+  ITemplate,
+  ITemplateInput,
   LogStream
 } from '../types';
 
@@ -340,6 +344,91 @@ export class FakeAPI implements IJobsAPI {
     const data = log.text.slice(offset, offset + this.chunk);
     const end = offset + data.length;
     return { data, offset: end, eof: log.done && end >= log.text.length };
+  }
+
+  /**
+   * `POST suggestions` bodies, in order.
+   */
+  suggestionRequests: ISuggestionRequest[] = [];
+  /**
+   * What `suggest` answers, or throws (default: no history).
+   */
+  onSuggest: (body: ISuggestionRequest) => ISuggestion = () => ({
+    runs: 0,
+    matched_by: null,
+    resources: {},
+    max_memory_mb: null,
+    max_elapsed_seconds: null,
+    message: null,
+    job_ids: []
+  });
+
+  async suggest(body: ISuggestionRequest): Promise<ISuggestion> {
+    this.suggestionRequests.push(body);
+    return this.onSuggest(body);
+  }
+
+  templates: ITemplate[] = [];
+  /**
+   * `POST templates` bodies, in order.
+   */
+  savedTemplates: ITemplateInput[] = [];
+  /**
+   * `DELETE templates/{name}` names, in order.
+   */
+  deletedTemplates: string[] = [];
+
+  async listTemplates(): Promise<ITemplate[]> {
+    return this.templates.map(t => ({ ...t }));
+  }
+
+  /**
+   * Like the server: 409 for a site template's name, 400 for a bad name.
+   */
+  async saveTemplate(input: ITemplateInput): Promise<ITemplate> {
+    this.savedTemplates.push(input);
+    const existing = this.templates.find(t => t.name === input.name);
+    if (existing?.read_only) {
+      throw new APIError(
+        `'${input.name}' is a site template and cannot be replaced`,
+        409
+      );
+    }
+    if (!/^[A-Za-z0-9][A-Za-z0-9 _.-]*$/.test(input.name)) {
+      throw new APIError('Invalid template', 400, [
+        {
+          field: 'name',
+          message: 'Use letters, digits, spaces, _ . and -'
+        }
+      ]);
+    }
+    const template: ITemplate = {
+      name: input.name,
+      description: input.description,
+      cluster: input.cluster,
+      resources: input.resources,
+      script: input.script ?? null,
+      command: input.command ?? null,
+      source: 'user',
+      read_only: false
+    };
+    this.templates = [
+      ...this.templates.filter(t => t.name !== input.name),
+      template
+    ];
+    return template;
+  }
+
+  async deleteTemplate(name: string): Promise<void> {
+    this.deletedTemplates.push(name);
+    const existing = this.templates.find(t => t.name === name);
+    if (!existing) {
+      throw new APIError(`unknown template '${name}'`, 404);
+    }
+    if (existing.read_only) {
+      throw new APIError(`'${name}' is a site template`, 409);
+    }
+    this.templates = this.templates.filter(t => t.name !== name);
   }
 
   private async _act(

@@ -8,7 +8,7 @@ import {
   type IJobNotice
 } from '../notifier';
 import { IEventEmission, JOB_STATE_SCHEMA } from '../types';
-import { FakeAPI, makeJob } from './fixtures';
+import { FakeAPI, makeJob, sleep, until } from './fixtures';
 
 describe('jobEndNotice', () => {
   const running = makeJob({
@@ -102,5 +102,150 @@ describe('JobEndNotifier', () => {
 
     notifier.dispose();
     model.dispose();
+  });
+});
+
+describe('what a job used, in its end notice', () => {
+  const usage = {
+    source: 'sacct',
+    elapsed_seconds: 540,
+    time_limit_seconds: 7200,
+    cpus: 4,
+    cpu_seconds: 712.8,
+    cpu_efficiency: 0.33,
+    max_memory_mb: 1228.8,
+    requested_memory_mb: 10240,
+    memory_efficiency: 0.12,
+    gpus: 0,
+    hints: [],
+    summary: 'used 12% of its memory request (1.2 GiB of 10 GiB)'
+  };
+  const running = makeJob({
+    id: 'j1',
+    name: 'train',
+    native_id: '17',
+    cluster: 'hpc',
+    state: 'RUNNING',
+    started_at: '2025-01-01T00:00:00Z',
+    updated_at: '2025-01-01T00:00:00Z'
+  });
+
+  it('appends the usage summary when present', () => {
+    expect(
+      jobEndNotice({
+        previous: running,
+        job: { ...running, state: 'COMPLETED', terminal: true, usage }
+      })!.message
+    ).toBe(
+      'Job "train" (#17 on hpc) completed — used 12% of its memory request (1.2 GiB of 10 GiB)'
+    );
+    expect(
+      jobEndNotice({
+        previous: running,
+        job: {
+          ...running,
+          state: 'TIMEOUT',
+          terminal: true,
+          reason: 'TimeLimit',
+          usage: { ...usage, summary: 'ran into its 2 h time limit' }
+        }
+      })!.message
+    ).toBe(
+      'Job "train" (#17 on hpc) ended: timeout (TimeLimit) — ran into its 2 h time limit'
+    );
+  });
+
+  async function setup(options: JobEndNotifier.IOptions) {
+    const api = new FakeAPI();
+    api.jobs = [running];
+    const events = new Signal<object, IEventEmission>({});
+    const model = new JobsModel({ api, events, autoStart: false });
+    await model.refresh();
+    const notices: IJobNotice[] = [];
+    const updates: [string, IJobNotice][] = [];
+    const notifier = new JobEndNotifier(
+      model,
+      notice => {
+        notices.push(notice);
+        return `notice-${notices.length}`;
+      },
+      { ...options, update: (id, notice) => updates.push([id, notice]) }
+    );
+    const end = (fields: Record<string, unknown> = {}) =>
+      events.emit({
+        schema_id: JOB_STATE_SCHEMA,
+        id: 'j1',
+        state: 'COMPLETED',
+        terminal: true,
+        exit_code: 0,
+        updated_at: '2025-01-01T00:10:00Z',
+        ...fields
+      });
+    const measured = () =>
+      events.emit({
+        schema_id: JOB_STATE_SCHEMA,
+        id: 'j1',
+        usage,
+        updated_at: '2025-01-01T00:10:05Z'
+      });
+    const dispose = () => {
+      notifier.dispose();
+      model.dispose();
+    };
+    return { notices, updates, end, measured, dispose };
+  }
+
+  it('announces at once when the end event carries the usage', async () => {
+    const t = await setup({ usageWait: 1000 });
+    t.end({ usage });
+    expect(t.notices.map(n => n.message)).toEqual([
+      'Job "train" (#17 on hpc) completed — used 12% of its memory request (1.2 GiB of 10 GiB)'
+    ]);
+    t.dispose();
+  });
+
+  it('waits briefly for usage that comes in a later event', async () => {
+    const t = await setup({ usageWait: 1000 });
+    t.end();
+    expect(t.notices).toEqual([]);
+    await sleep(20);
+    t.measured();
+    expect(t.notices.map(n => n.message)).toEqual([
+      'Job "train" (#17 on hpc) completed — used 12% of its memory request (1.2 GiB of 10 GiB)'
+    ]);
+    expect(t.updates).toEqual([]);
+    t.dispose();
+  });
+
+  it('announces without usage after the wait, and updates the notice when it comes', async () => {
+    const t = await setup({ usageWait: 30, usageWindow: 1000 });
+    t.end();
+    await until(() => t.notices.length > 0);
+    expect(t.notices.map(n => n.message)).toEqual([
+      'Job "train" (#17 on hpc) completed'
+    ]);
+    t.measured();
+    expect(t.updates).toEqual([
+      [
+        'notice-1',
+        expect.objectContaining({
+          kind: 'success',
+          message:
+            'Job "train" (#17 on hpc) completed — used 12% of its memory request (1.2 GiB of 10 GiB)'
+        })
+      ]
+    ]);
+    expect(t.notices).toHaveLength(1);
+    t.dispose();
+  });
+
+  it('stops watching after the window', async () => {
+    const t = await setup({ usageWait: 10, usageWindow: 20 });
+    t.end();
+    await sleep(80);
+    t.measured();
+    expect(t.notices).toHaveLength(1);
+    expect(t.updates).toEqual([]);
+    t.dispose();
   });
 });

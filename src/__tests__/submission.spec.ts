@@ -7,7 +7,12 @@ import {
   prefillFromFile,
   prefillFromJob,
   relativeToRoot,
-  shellQuote
+  shellQuote,
+  suggestionRequest,
+  templateDraft,
+  templateFields,
+  withResourceValues,
+  holdsResourceValues
 } from '../submission';
 import { makeJob, makePartition, makeSchema } from './fixtures';
 
@@ -199,5 +204,154 @@ describe('prefills', () => {
     expect(relativeToRoot('/scratch/x', '/home/u')).toBe('/scratch/x');
     expect(relativeToRoot('/home/u/a', '/home/u/')).toBe('a');
     expect(relativeToRoot('/home/user2', '/home/u')).toBe('/home/user2');
+  });
+});
+
+describe('guidance in the form state', () => {
+  const form = (fields: Partial<ReturnType<typeof emptyForm>> = {}) => ({
+    ...emptyForm('local'),
+    resources: {
+      partition: 'local',
+      nodes: '1',
+      time_limit_minutes: '0:30:00'
+    },
+    ...fields
+  });
+
+  it('asks for suggestions only with something to run', () => {
+    expect(suggestionRequest(form(), schema)).toBeNull();
+    expect(
+      suggestionRequest(form({ script: '#!/bin/bash\nmake\n' }), null)
+    ).toBeNull();
+    expect(
+      suggestionRequest(
+        form({
+          script: '#!/bin/bash\nmake\n',
+          name: ' build ',
+          resources: { partition: 'local', nodes: 'x', memory_mb: '4G' }
+        }),
+        schema
+      )
+    ).toEqual({
+      cluster: 'local',
+      script: '#!/bin/bash\nmake\n',
+      name: 'build',
+      // The field that does not parse is left out.
+      resources: { partition: 'local', memory_mb: 4096 }
+    });
+    expect(
+      suggestionRequest(
+        form({ mode: 'command', command: ' hostname ' }),
+        schema
+      )
+    ).toMatchObject({ cluster: 'local', command: 'hostname' });
+  });
+
+  it('writes suggested values into the texts, and knows when they are there', () => {
+    const texts = {
+      partition: 'local',
+      memory_mb: '32G',
+      time_limit_minutes: '2:00:00'
+    };
+    const values = {
+      memory_mb: 3800,
+      time_limit_minutes: 15,
+      unknown_field: 3
+    };
+    const filled = withResourceValues(schema, texts, values);
+    expect(filled).toEqual({
+      partition: 'local',
+      memory_mb: '3800',
+      time_limit_minutes: '0:15:00'
+    });
+    expect(holdsResourceValues(schema, texts, values)).toBe(false);
+    expect(holdsResourceValues(schema, filled, values)).toBe(true);
+  });
+
+  it('drafts a template from the form, or names the fields to fix', () => {
+    expect(
+      templateDraft(form({ mode: 'command', command: 'make' }), schema)
+    ).toEqual({
+      draft: {
+        cluster: 'local',
+        command: 'make',
+        resources: { partition: 'local', nodes: 1, time_limit_minutes: 30 }
+      },
+      errors: null
+    });
+    // Without a script: a resources-only template.
+    expect(templateDraft(form(), schema).draft).not.toHaveProperty('script');
+    expect(
+      templateDraft(
+        form({ resources: { partition: 'local', cpus_per_task: '3' } }),
+        schema
+      ).errors
+    ).toEqual({
+      'resources.cpus_per_task': expect.stringContaining('limit of 2')
+    });
+  });
+
+  it('takes cluster and script or command from a template', () => {
+    const base = {
+      name: 't',
+      description: '',
+      resources: {},
+      source: 'site' as const,
+      read_only: true
+    };
+    expect(
+      templateFields({
+        ...base,
+        cluster: 'hpc',
+        script: '#!/bin/sh\n',
+        command: null
+      })
+    ).toEqual({ cluster: 'hpc', mode: 'script', script: '#!/bin/sh\n' });
+    expect(
+      templateFields({ ...base, cluster: null, script: null, command: 'make' })
+    ).toEqual({ mode: 'command', command: 'make' });
+  });
+
+  it('sends where a notebook job comes from, on submit and resubmit', () => {
+    expect(prefillFromFile('nb/analysis.ipynb', '{}').source).toEqual({
+      notebook_path: 'nb/analysis.ipynb',
+      cell_id: null
+    });
+    expect(prefillFromFile('run.sh', 'echo').source).toBeUndefined();
+    const job = makeJob({
+      id: 'j1',
+      cluster: 'local',
+      resources: { partition: 'local' },
+      provenance: {
+        user: 'alice',
+        notebook_path: 'nb/analysis.ipynb',
+        cell_id: 'c-1',
+        git_commit: null,
+        git_dirty: null,
+        modules: []
+      }
+    });
+    const prefill = prefillFromJob(job, '/home/u', {
+      cluster: 'local',
+      command: 'python3 step.py'
+    });
+    expect(prefill.source).toEqual({
+      notebook_path: 'nb/analysis.ipynb',
+      cell_id: 'c-1'
+    });
+    const { body } = buildSubmission(
+      applyPrefill(prefill, 'local', schema),
+      schema
+    );
+    expect(body!.source).toEqual({
+      notebook_path: 'nb/analysis.ipynb',
+      cell_id: 'c-1'
+    });
+    expect(
+      buildSubmission(
+        applyPrefill({ command: 'x', mode: 'command' }, 'local', schema),
+        schema
+      ).body
+    ).not.toHaveProperty('source');
   });
 });

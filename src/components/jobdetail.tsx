@@ -4,19 +4,29 @@ import type { Message } from '@lumino/messaging';
 import * as React from 'react';
 
 import type { IJobsAPI } from '../api';
+import { isWaiting } from '../guidance';
 import { formatElapsed, formatTimeLeft, parseTime, stateLabel } from '../jobs';
 import { LogFollower } from '../logs';
 import type { IJobStateChange, JobsModel } from '../model';
 import { CommandIDs } from '../tokens';
-import type { IJob, LogStream } from '../types';
+import type { IJob, IPartitionLoad, LogStream } from '../types';
 import { formatMemory, formatWalltime } from '../units';
+import { EfficiencyCard } from './efficiency';
 import { LogView } from './logview';
+import { ProvenanceSection } from './provenance';
 import { StateBadge } from './statebadge';
+import { WaitingInfo } from './waiting';
 
 /**
  * The states in which a job has written nothing yet.
  */
 const NOT_STARTED = ['SUBMITTING', 'QUEUED', 'HELD'];
+
+/**
+ * How often a waiting job is read again while its detail is shown (for the
+ * start estimate and the partition load, which the server caches as long).
+ */
+const WAITING_REFRESH = 60_000;
 
 /**
  * A job's detail: every field, the actions, and its output followed live.
@@ -62,8 +72,11 @@ export class JobDetailPanel extends ReactWidget {
    * Load the full job record (events carry only part of it).
    */
   async load(): Promise<void> {
+    this._fetchedAt = Date.now();
     try {
-      await this._model.fetchJob(this.jobId);
+      const job = await this._model.fetchJob(this.jobId);
+      // Only `GET jobs/{id}` carries the partition load: keep it here.
+      this._partitionLoad = job.partition_load ?? null;
       this._error = null;
     } catch (error) {
       this._error = error instanceof Error ? error.message : String(error);
@@ -107,6 +120,7 @@ export class JobDetailPanel extends ReactWidget {
         job={job}
         tasks={this._tasks(job)}
         now={Date.now()}
+        partitionLoad={this._partitionLoad}
         error={this._error}
         commands={this._commands}
         followers={this._followers}
@@ -137,7 +151,16 @@ export class JobDetailPanel extends ReactWidget {
     this._syncFollowers();
     this._clock = window.setInterval(() => {
       const job = this.job;
-      if (this.isVisible && job && !job.terminal && job.started_at) {
+      if (!this.isVisible || !job || job.terminal) {
+        return;
+      }
+      if (isWaiting(job)) {
+        if (Date.now() - this._fetchedAt >= WAITING_REFRESH) {
+          void this.load();
+        } else if (job.estimated_start) {
+          this.update();
+        }
+      } else if (job.started_at) {
         this.update();
       }
     }, 1000);
@@ -213,6 +236,8 @@ export class JobDetailPanel extends ReactWidget {
   private _stream: LogStream = 'stdout';
   private _error: string | null = null;
   private _clock = 0;
+  private _fetchedAt = 0;
+  private _partitionLoad: IPartitionLoad | null = null;
 }
 
 /**
@@ -250,6 +275,7 @@ interface IJobDetailViewProps {
   job: IJob;
   tasks: IJob[];
   now: number;
+  partitionLoad: IPartitionLoad | null;
   error: string | null;
   commands: CommandRegistry;
   followers: Record<LogStream, LogFollower>;
@@ -265,7 +291,8 @@ function JobDetailView(props: IJobDetailViewProps): React.ReactElement {
   const rows: [string, React.ReactNode][] = [
     ['State', <StateBadge key="s" state={job.state} />],
     ['Scheduler state', job.raw_state],
-    ['Reason', job.reason],
+    // A waiting job's reason is explained above the fields.
+    ['Reason', isWaiting(job) ? null : job.reason],
     ['Exit code', job.exit_code],
     ['Cluster', job.cluster],
     ['Partition', r.partition],
@@ -329,6 +356,12 @@ function JobDetailView(props: IJobDetailViewProps): React.ReactElement {
           {props.error}
         </div>
       )}
+      {isWaiting(job) && (
+        <WaitingInfo job={job} now={now} load={props.partitionLoad} />
+      )}
+      {job.terminal && (job.usage || job.started_at) && (
+        <EfficiencyCard usage={job.usage ?? null} />
+      )}
       <dl className="jp-pwlab-fields">
         {rows
           .filter(
@@ -341,6 +374,7 @@ function JobDetailView(props: IJobDetailViewProps): React.ReactElement {
             </React.Fragment>
           ))}
       </dl>
+      <ProvenanceSection provenance={job.provenance} commands={commands} />
       {props.tasks.length > 0 && (
         <TaskList tasks={props.tasks} commands={commands} />
       )}

@@ -256,7 +256,10 @@ function JobRow(props: IJobRowProps): React.ReactElement {
           <span className="jp-pwlab-job-exit-code">exit {job.exit_code}</span>
         )}
         {job.reason && (
-          <span className="jp-pwlab-job-reason" title="Reason">
+          <span
+            className="jp-pwlab-job-reason"
+            title={job.reason_explained?.summary || `Reason: ${job.reason}`}
+          >
             {job.reason}
           </span>
         )}

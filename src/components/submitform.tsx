@@ -1,20 +1,41 @@
 import * as React from 'react';
 
-import { APIError } from '../api';
+import { APIError, type IJobsAPI } from '../api';
 import type { ClusterDetails } from '../clustermodel';
 import { stateLabel } from '../jobs';
 import { resourceFields, selectedPartition, type Schema } from '../schema';
 import {
   applyPrefill,
   buildSubmission,
+  holdsResourceValues,
   placeServerErrors,
   resourceTexts,
+  suggestionRequest,
+  templateDraft,
+  templateFields,
+  withResourceValues,
   type IFormPrefill,
   type IFormState
 } from '../submission';
-import type { ICluster, IJob, IJobSubmission, IPartition } from '../types';
+import type {
+  ICluster,
+  IJob,
+  IJobSubmission,
+  IPartition,
+  ITemplate
+} from '../types';
 import { describeMinutes, formatMemory } from '../units';
 import { describedBy, FieldRow, ResourceField } from './fields';
+import { SuggestionBanner, useSuggestion } from './suggestion';
+import { TemplatePicker } from './templatepicker';
+
+/**
+ * The calls behind suggestions and templates.
+ */
+export type IGuidanceAPI = Pick<
+  IJobsAPI,
+  'suggest' | 'listTemplates' | 'saveTemplate' | 'deleteTemplate'
+>;
 
 /**
  * Props of the submit form.
@@ -40,6 +61,14 @@ export interface ISubmitFormProps {
   idPrefix: string;
   submit: (body: IJobSubmission) => Promise<IJob>;
   onOpenJob: (id: string) => void;
+  /**
+   * Suggestions from earlier runs and templates; none without it.
+   */
+  guidance?: IGuidanceAPI;
+  /**
+   * Milliseconds the form must rest before suggestions are asked for.
+   */
+  suggestionDelay?: number;
 }
 
 /**
@@ -53,6 +82,10 @@ export function SubmitForm(props: ISubmitFormProps): React.ReactElement {
   );
   // The cluster whose schema the resource texts were made for.
   const [textsFor, setTextsFor] = React.useState<string | null>(null);
+  // The resource values the texts start from (the prefill, or a template).
+  const [baseResources, setBaseResources] = React.useState<
+    Record<string, unknown>
+  >(() => prefill.resources ?? {});
   const [touched, setTouched] = React.useState<ReadonlySet<string>>(
     () => new Set()
   );
@@ -88,7 +121,7 @@ export function SubmitForm(props: ISubmitFormProps): React.ReactElement {
     setState(current => {
       let texts: Record<string, string>;
       if (textsFor === null) {
-        texts = resourceTexts(schema, prefill.resources ?? {});
+        texts = resourceTexts(schema, baseResources);
       } else {
         // Another cluster: keep what was typed where the field exists.
         texts = resourceTexts(schema, {});
@@ -115,6 +148,12 @@ export function SubmitForm(props: ISubmitFormProps): React.ReactElement {
     () => (ready ? buildSubmission(formState, schema) : null),
     [ready, state, clusterId, schema]
   );
+  const guidance = props.guidance ?? null;
+  const wanted = React.useMemo(
+    () => (ready && guidance ? suggestionRequest(formState, schema) : null),
+    [ready, guidance, state, clusterId, schema]
+  );
+  const suggestion = useSuggestion(guidance, wanted, props.suggestionDelay);
   const fields = React.useMemo(
     () =>
       ready
@@ -136,6 +175,44 @@ export function SubmitForm(props: ISubmitFormProps): React.ReactElement {
       setServerErrors(next);
     }
     setSubmitted(null);
+  };
+  const applyTemplate = (template: ITemplate) => {
+    const fields = templateFields(template);
+    if (fields.cluster && !clusters.some(c => c.id === fields.cluster)) {
+      delete fields.cluster;
+    }
+    setBaseResources(template.resources ?? {});
+    // Make the texts again on the (new) cluster's schema, from the template.
+    setTextsFor(null);
+    setState(current => ({ ...current, cluster: clusterId, ...fields }));
+    setTouched(new Set());
+    setServerErrors({});
+    setAttempted(false);
+    setSubmitted(null);
+  };
+  const applySuggestion = (values: Record<string, unknown>) => {
+    if (!schema) {
+      return;
+    }
+    setState(current => ({
+      ...current,
+      resources: withResourceValues(schema, current.resources, values)
+    }));
+    setTouched(current => {
+      const next = new Set(current);
+      Object.keys(values).forEach(name => next.add(`resources.${name}`));
+      return next;
+    });
+    setSubmitted(null);
+  };
+  const draftTemplate = () => {
+    const result = templateDraft(formState, ready ? schema : null);
+    if (result.errors) {
+      setTouched(
+        current => new Set([...current, ...Object.keys(result.errors)])
+      );
+    }
+    return result;
   };
   const editResource = (name: string, value: string) =>
     setState(current => ({
@@ -202,6 +279,14 @@ export function SubmitForm(props: ISubmitFormProps): React.ReactElement {
       data-pwlab-form-cluster={clusterId}
       data-pwlab-ready={ready}
     >
+      {guidance && (
+        <TemplatePicker
+          api={guidance}
+          idPrefix={idPrefix}
+          onApply={applyTemplate}
+          draft={draftTemplate}
+        />
+      )}
       <fieldset className="jp-pwlab-form-section">
         <legend>Where</legend>
         <FieldRow
@@ -250,6 +335,15 @@ export function SubmitForm(props: ISubmitFormProps): React.ReactElement {
         {partition && <PartitionSummary partition={partition} />}
       </fieldset>
 
+      {ready && (
+        <SuggestionBanner
+          suggestion={suggestion}
+          holds={values =>
+            holdsResourceValues(schema!, state.resources, values)
+          }
+          onApply={applySuggestion}
+        />
+      )}
       {ready && (
         <fieldset className="jp-pwlab-form-section jp-pwlab-resources">
           <legend>Resources</legend>

@@ -6,7 +6,7 @@ import type { ClusterDetails } from '../clustermodel';
 import type { JobsModel } from '../model';
 import type { IFormPrefill } from '../submission';
 import type { IJob, IJobSubmission } from '../types';
-import { SubmitForm } from './submitform';
+import { SubmitForm, type IGuidanceAPI } from './submitform';
 
 /**
  * How many submit panels were made (for unique ids).
@@ -42,6 +42,7 @@ export class SubmitPanel extends ReactWidget {
   protected render(): React.ReactElement {
     const { model, details, prefill, defaultCluster, submit, onOpenJob } =
       this._options;
+    const { guidance, suggestionDelay } = this._options;
     return (
       <SubmitForm
         clusters={model.clusters}
@@ -52,6 +53,8 @@ export class SubmitPanel extends ReactWidget {
         idPrefix={this.id}
         submit={submit}
         onOpenJob={onOpenJob}
+        guidance={guidance}
+        suggestionDelay={suggestionDelay}
       />
     );
   }
@@ -81,5 +84,13 @@ export namespace SubmitPanel {
     defaultCluster: string;
     submit: (body: IJobSubmission) => Promise<IJob>;
     onOpenJob: (id: string) => void;
+    /**
+     * Suggestions from earlier runs and templates.
+     */
+    guidance?: IGuidanceAPI;
+    /**
+     * Milliseconds the form must rest before suggestions are asked for.
+     */
+    suggestionDelay?: number;
   }
 }

@@ -20,7 +20,7 @@ import { JobsSidebar } from '../components/sidebar';
 import { SubmitPanel } from '../components/submitpanel';
 import { clusterIcon } from '../icons';
 import { JobsModel } from '../model';
-import { JobEndNotifier } from '../notifier';
+import { JobEndNotifier, type IJobNotice } from '../notifier';
 import type { IFormPrefill } from '../submission';
 import { CommandIDs, IParallelWorksLab, PALETTE_CATEGORY } from '../tokens';
 import type { IJob, IJobSubmission } from '../types';
@@ -101,7 +101,8 @@ export const corePlugin: JupyterFrontEndPlugin<IParallelWorksLab> = {
         prefill,
         defaultCluster,
         submit,
-        onOpenJob: id => void openJob(id)
+        onOpenJob: id => void openJob(id),
+        guidance: api
       });
       const widget = new MainAreaWidget({ content });
       widget.id = `${content.id}-panel`;
@@ -187,18 +188,31 @@ export const corePlugin: JupyterFrontEndPlugin<IParallelWorksLab> = {
       }
     }
 
-    const notifier = new JobEndNotifier(model, notice => {
-      Notification.emit(notice.message, notice.kind, {
-        autoClose: 10000,
-        actions: [
-          {
-            label: 'Show job',
-            caption: 'Open the job with its output',
-            callback: () => void openJob(notice.jobId)
-          }
-        ]
-      });
+    const noticeOptions = (notice: IJobNotice) => ({
+      autoClose: 10000,
+      actions: [
+        {
+          label: 'Show job',
+          caption: 'Open the job with its output',
+          callback: () => void openJob(notice.jobId)
+        }
+      ]
     });
+    const notifier = new JobEndNotifier(
+      model,
+      notice =>
+        Notification.emit(notice.message, notice.kind, noticeOptions(notice)),
+      {
+        // What the job used, when it is measured after the job ended.
+        update: (id, notice) =>
+          Notification.update({
+            id,
+            message: notice.message,
+            type: notice.kind,
+            ...noticeOptions(notice)
+          })
+      }
+    );
     sidebar.disposed.connect(() => notifier.dispose());
 
     if (settingRegistry) {
