@@ -75,8 +75,7 @@ REASONS: dict[str, tuple[str, Optional[str]]] = {
     ),
     # Slurm 22.05 prints this sentence instead of a code when a partition shares nodes with a
     # busier or higher-priority one.
-    "Nodes required for job are DOWN, DRAINED or reserved for jobs in higher priority "
-    "partitions": (
+    "Nodes required for job are DOWN, DRAINED or reserved for jobs in higher priority partitions": (
         "The nodes it needs are busy with jobs from another partition that goes first, or are "
         "down, drained or reserved.",
         "It starts when they free up. A partition with idle nodes, or a shorter time limit, may "
@@ -195,7 +194,7 @@ REASONS: dict[str, tuple[str, Optional[str]]] = {
 # e.g. AssocGrpCpuLimit, QOSMaxJobsPerUserLimit, AssocMaxCpuMinutesPerJobLimit, AssocGrpGRES.
 _LIMIT = re.compile(
     r"^(?P<owner>Assoc|QOS)(?P<scope>Grp|Max|Min)"
-    r"(?P<what>Cpu|CPU|Mem|Node|Energy|Billing|GRES|Gres|License|Jobs|Job|SubmitJobs|SubmitJob"
+    r"(?P<what>Cpu|CPU|Mem|Node|Energy|Billing|GRES|Gres|BB|License|Jobs|Job|SubmitJobs|SubmitJob"
     r"|WallDuration|Wall|Unknown|TRES)"
     r"(?P<run>Run)?(?P<minutes>Minutes)?(?P<per>PerJob|PerNode|PerUser|PerAccount)?"
     r"(?P<kind>Limit|NotSatisfied)?$"
@@ -210,6 +209,7 @@ _WHAT = {
     "Gres": "GPUs (or other devices)",
     "GRES": "GPUs (or other devices)",
     "License": "licenses",
+    "BB": "burst-buffer storage",
     "Unknown": "resources",
     "TRES": "resources",
 }

@@ -131,10 +131,10 @@ def summary(usage: Usage) -> str:
     elif usage.max_memory_mb is not None:
         parts.append(f"peak memory {format_memory(usage.max_memory_mb)}")
     if usage.cpu_efficiency is not None:
-        parts.append(f"CPU efficiency {_percent(usage.cpu_efficiency)} of {usage.cpus} CPU(s)")
+        parts.append(f"CPUs {_percent(usage.cpu_efficiency)} busy")
     if usage.elapsed_seconds is not None:
         text = f"ran {format_duration(usage.elapsed_seconds)}"
         if usage.time_limit_seconds:
-            text += f" of its {format_duration(usage.time_limit_seconds)} limit"
+            text += f" of {format_duration(usage.time_limit_seconds)}"
         parts.append(text)
     return ", ".join(parts)
