@@ -26,6 +26,7 @@ from ..environment import clean_environ
 from ..errors import Conflict, FieldError, NotFound
 from ..models import Partition, ResourceRequest
 from ..states import JobState
+from ..transports.local import read_range
 from .base import Backend, BackendSettings, JobStatus, SubmitRequest, SubmitResult
 
 WRAPPER = Path(__file__).with_name("local_job.sh")
@@ -230,7 +231,11 @@ class LocalBackend(Backend):
 
     def check_working_dir(self, working_dir: Optional[str]) -> list[FieldError]:
         path = self.resolve_working_dir(working_dir)
-        if not path.is_dir():
+        try:
+            exists = path.is_dir()
+        except OSError as exc:  # e.g. a name longer than the filesystem allows
+            return [FieldError("working_dir", f"'{path}' cannot be used: {exc.strerror}")]
+        if not exists:
             return [FieldError("working_dir", f"'{path}' is not an existing directory")]
         return []
 
@@ -334,12 +339,7 @@ class LocalBackend(Backend):
         self._schedule_soon()
 
     async def read_log(self, path: str, offset: int, limit: int) -> bytes:
-        def read() -> bytes:
-            with open(path, "rb") as handle:
-                handle.seek(offset)
-                return handle.read(limit)
-
-        return await asyncio.to_thread(read)
+        return await asyncio.to_thread(read_range, path, offset, limit)
 
     # -- polling -----------------------------------------------------------------------------
 
