@@ -12,6 +12,7 @@ import logging
 import uuid
 from collections.abc import Callable
 
+from .backends.base import storable_answer
 from .clusters import Cluster
 from .errors import ClusterUnreachable, PWLabError
 from .models import Job
@@ -108,6 +109,7 @@ class Poller:
             self.cluster.backend.poll(list(by_native)), timeout=self.timeout
         )
         for native_id, status in statuses.items():
+            status = storable_answer(status)
             job = by_native.get(native_id)
             if job is None:
                 parent = by_native.get(status.parent_native_id or "")
@@ -167,6 +169,7 @@ class Poller:
                 continue
             found = await self.cluster.backend.find_by_token(token)
             if found is not None:
+                found = storable_answer(found)
                 changed = self.store.update(
                     job.id,
                     native_id=found.native_id,

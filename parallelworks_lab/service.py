@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Optional, Union
 
-from .backends.base import Backend, BackendContext, SubmitRequest
+from .backends.base import Backend, BackendContext, SubmitRequest, storable_answer
 from .clusters import DEFAULT_CLUSTERS, Cluster, ClusterConfig
 from .errors import ClusterUnreachable, Conflict, FieldError, InvalidRequest, NotFound, PWLabError
 from .limits import check_limits, pick_partition
@@ -385,6 +385,7 @@ class JobService:
             raise ClusterUnreachable(cluster.id, str(exc)) from exc
         finally:
             self._submitting.discard(job_id)
+        result = storable_answer(result)
         job = self.store.update(
             job_id,
             native_id=result.native_id,

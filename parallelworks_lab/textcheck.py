@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any, Optional
+
+SURROGATES = re.compile("[\ud800-\udfff]")
 
 
 def shown(text: str) -> str:
@@ -42,3 +45,15 @@ def not_utf8_problem(value: Any) -> Optional[str]:
             if problem := not_utf8_problem(item):
                 return f"item {index} {problem}"
     return None
+
+
+def storable(text: Optional[str]) -> Optional[str]:
+    """Scheduler text made storable: characters UTF-8 cannot hold become U+FFFD.
+
+    A scheduler's JSON may carry lone surrogates (in a job's reason, a path) that SQLite cannot
+    store; one such job must not make every status update of its cluster fail.
+    """
+    if text is None or not_utf8_problem(text) is None:
+        return text
+    # Surrogates are the only code points UTF-8 cannot encode.
+    return SURROGATES.sub("\ufffd", text)

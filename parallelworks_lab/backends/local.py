@@ -441,7 +441,13 @@ class LocalBackend(Backend):
                 if job.cpus > free:
                     # Strict FIFO: a big job at the head is not starved by smaller ones behind it.
                     break
-                await self._spawn(job)
+                try:
+                    await self._spawn(job)
+                except Exception as exc:
+                    # A job that cannot start fails alone; raising here would fail every pass
+                    # (the cluster would look unreachable) and block every job behind it.
+                    self._finish(job, JobState.FAILED, f"StartFailed: {exc}")
+                    continue
                 free -= job.cpus
 
     def _finish(self, job: LocalJob, state: JobState, reason: str) -> None:
