@@ -46,7 +46,9 @@ async def test_local_job_that_cannot_start_fails_alone(tmp_path, env, reason):
                 script=None,
                 command="echo never",
                 name=None,
-                resources=JobSubmit.model_fields["resources"].get_default(call_default_factory=True),
+                resources=JobSubmit.model_fields["resources"].get_default(
+                    call_default_factory=True
+                ),
                 working_dir=None,
                 env=env,
                 after=[],
