@@ -51,10 +51,9 @@ class StrictModel(BaseModel):
 
 
 class ResourceRequest(StrictModel):
-    """What the user asks the scheduler for. Backends check it against partition limits.
+    """What the user asks the scheduler for. Backends check it against partition limits."""
 
-    Numbers are JSON integers and nothing else: ``true`` is not 1 and ``"3"`` is not 3.
-    """
+    # Numbers are strict: JSON integers only (true is not 1, "3" is not 3, 3.0 is not 3).
 
     partition: Optional[str] = Field(
         default=None,
