@@ -15,12 +15,32 @@ LAB_ARGS ?=
 # JupyterLab refuses to start as root unless told it is fine (containers, CI machines).
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: help install build lab test lint pytest jest ui-test wheel-check bench clean slurm-up slurm-down sge-up sge-down
+.PHONY: help install build lab test lint pytest jest ui-test bench clean slurm-up slurm-down sge-up sge-down
 
 help:
-	@echo "make lab    - set up .venv, build the extension, start JupyterLab"
-	@echo "make test   - set up what the tests need and run every test (lint, pytest, jest, wheel)"
-	@echo "make bench  - run the benchmarks in bench/"
+	@echo "make help       - this list"
+	@echo "make install    - set up .venv: JupyterLab, node packages, the built extension, and this"
+	@echo "                  project editable with its test and dev extras"
+	@echo "make build      - build the production labextension (when a source under src/,"
+	@echo "                  style/ or schema/ changed; jest specs do not count)"
+	@echo "make lab        - install, then start JupyterLab with the extension (LAB_ARGS=...)"
+	@echo "make test       - install, then run everything below in turn and fail if any failed:"
+	@echo "                  make lint, make jest, make pytest (which starts the dev Slurm and"
+	@echo "                  Grid Engine clusters it needs), make ui-test (Galata)"
+	@echo "make lint       - ruff check + ruff format --check, mypy --strict, eslint/prettier"
+	@echo "make jest       - the TypeScript unit tests (src/__tests__)"
+	@echo "make pytest     - every Python test: the server extension's API against a real server,"
+	@echo "                  API fuzzing from /openapi.json, the local cluster, restarts, and the"
+	@echo "                  Slurm (CLI, SSH, slurmrestd), Grid Engine and ACTIVATE backends"
+	@echo "                  against the dev clusters it starts (dev/slurm, dev/sge) when they are"
+	@echo "                  not up; plus the wheel check (installs the built wheel in a fresh venv)"
+	@echo "make ui-test    - Galata end-to-end tests in Debian's Chromium (installs it if missing)"
+	@echo "make bench      - run the benchmarks in bench/ (API overhead, scheduler load)"
+	@echo "make slurm-up   - start the dev Slurm cluster (dev/slurm); make slurm-down stops it"
+	@echo "make slurm-down - stop the dev Slurm cluster"
+	@echo "make sge-up     - start the dev Grid Engine cluster (dev/sge); make sge-down stops it"
+	@echo "make sge-down   - stop the dev Grid Engine cluster"
+	@echo "make clean      - remove build output (labextension, lib, dist, build)"
 
 # Python deps (and the JupyterLab toolchain that provides jlpm), reinstalled when they change.
 $(STAMP): pyproject.toml Makefile
@@ -34,8 +54,10 @@ node_modules/.yarn-state.yml: package.json yarn.lock $(STAMP)
 	$(JLPM) install --immutable
 	touch $@
 
-# The built labextension (what the wheel ships).
-$(LABEXT): node_modules/.yarn-state.yml $(shell find src style schema -type f 2>/dev/null) tsconfig.json
+# The built labextension (what the wheel ships). Jest specs and their fixtures (__tests__) are
+# not part of it (tsconfig.json excludes them): editing one must not trigger a production build.
+LABEXT_SOURCES := $(shell find src style schema -name __tests__ -prune -o -type f -print 2>/dev/null)
+$(LABEXT): node_modules/.yarn-state.yml $(LABEXT_SOURCES) tsconfig.json
 	rm -rf parallelworks_lab/labextension
 	$(JLPM) build:prod
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, TypeVar
 
 from jupyter_server.base.handlers import APIHandler
@@ -22,6 +23,10 @@ CLUSTER_ID = "(?P<cluster_id>[^/]+)"
 TEMPLATE_NAME = "(?P<name>[^/]+)"
 ModelT = TypeVar("ModelT", bound=BaseModel)
 JOB_ID = "(?P<job_id>[^/]+)"
+# Query integers: plain decimal digits (int() would also take "1_000" or " 5 "). Nothing we
+# accept needs more digits than this, and a longer number is refused before int() sees it.
+INTEGER = re.compile(r"[+-]?[0-9]+")
+MAX_INT_DIGITS = 20
 
 
 class BaseHandler(ExtensionHandlerMixin, APIHandler):
@@ -72,10 +77,22 @@ class BaseHandler(ExtensionHandlerMixin, APIHandler):
         super().send_error(status_code, **kwargs)
 
     def json_body(self) -> Any:
+        """The request body as JSON; any body that is not becomes a 400 on ``body``, never a 500."""
+        raw = self.request.body or b"null"
         try:
-            return json.loads(self.request.body or b"null")
-        except json.JSONDecodeError as exc:
-            raise InvalidRequest.for_field("body", f"is not valid JSON: {exc}") from exc
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise InvalidRequest.for_field(
+                "body", f"is not UTF-8 text (byte {exc.start}): send JSON encoded as UTF-8"
+            ) from None
+        try:
+            return json.loads(text)
+        except RecursionError:
+            # json's decoder recurses once per nesting level; no request of ours is deep.
+            raise InvalidRequest.for_field("body", "is nested too deeply") from None
+        except ValueError as exc:
+            # JSONDecodeError, and ints longer than Python converts (sys.get_int_max_str_digits).
+            raise InvalidRequest.for_field("body", f"is not valid JSON: {exc}") from None
 
     def body_as(self, model: type[ModelT]) -> ModelT:
         """The JSON body validated into ``model`` (400 naming each bad field)."""
@@ -88,13 +105,15 @@ class BaseHandler(ExtensionHandlerMixin, APIHandler):
             raise InvalidRequest.from_validation(exc) from None
 
     def int_argument(self, name: str, default: int) -> int:
+        """An integer query parameter; its range is the service's to check."""
         value = self.get_argument(name, None)
         if value is None or value == "":
             return default
-        try:
-            return int(value)
-        except ValueError:
-            raise InvalidRequest.for_field(name, f"'{value}' is not an integer") from None
+        if not INTEGER.fullmatch(value):
+            raise InvalidRequest.for_field(name, f"'{value[:40]}' is not an integer")
+        if len(value.lstrip("+-")) > MAX_INT_DIGITS:
+            raise InvalidRequest.for_field(name, "is out of range")
+        return int(value)
 
 
 class ClustersHandler(BaseHandler):

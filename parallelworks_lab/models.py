@@ -10,10 +10,11 @@ import re
 from datetime import datetime
 from typing import Any, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator, model_validator
 
 from .guidance.models import PartitionLoad, Provenance, ReasonExplanation, Usage
 from .states import JobState
+from .textcheck import not_utf8_problem, shown
 
 # Job ids are ours (hex); keeping them strict means a path segment can never smuggle anything.
 JOB_ID_PATTERN = r"^[0-9a-f]{12}$"
@@ -27,14 +28,33 @@ SCHEDULER_NAME_PATTERN = r"^[A-Za-z0-9_.][A-Za-z0-9_.-]*$"
 _CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
 
 MAX_SCRIPT_BYTES = 1_000_000
+# All of env as NAME=VALUE bytes. One exec() string may be at most 128 KiB on Linux, and a job
+# whose environment the OS refuses could not start at all: refuse it here instead.
+MAX_ENV_BYTES = 100_000
 
 
 class StrictModel(BaseModel):
+    """A request model: unknown fields are refused, and so is text no scheduler could take."""
+
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _text_is_utf8(cls, value: Any) -> Any:
+        # Every string a request carries ends up in a file, an environment or a command line,
+        # all of which need bytes: a lone surrogate ("\ud800", valid JSON) cannot be encoded.
+        # Checking every field of every request model here makes that class of input impossible
+        # rather than patching the one field where it was found.
+        problem = not_utf8_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value
 
 
 class ResourceRequest(StrictModel):
     """What the user asks the scheduler for. Backends check it against partition limits."""
+
+    # Numbers are strict: JSON integers only (true is not 1, "3" is not 3, 3.0 is not 3).
 
     partition: Optional[str] = Field(
         default=None,
@@ -42,14 +62,14 @@ class ResourceRequest(StrictModel):
         pattern=SCHEDULER_NAME_PATTERN,
         description="Partition (queue); the cluster's default when omitted.",
     )
-    nodes: int = Field(default=1, ge=1, le=100_000, description="Number of nodes.")
-    ntasks: int = Field(default=1, ge=1, le=1_000_000, description="Number of tasks.")
-    cpus_per_task: int = Field(default=1, ge=1, le=4096, description="CPUs per task.")
-    gpus: int = Field(default=0, ge=0, le=1024, description="GPUs (total for the job).")
-    memory_mb: Optional[int] = Field(
+    nodes: StrictInt = Field(default=1, ge=1, le=100_000, description="Number of nodes.")
+    ntasks: StrictInt = Field(default=1, ge=1, le=1_000_000, description="Number of tasks.")
+    cpus_per_task: StrictInt = Field(default=1, ge=1, le=4096, description="CPUs per task.")
+    gpus: StrictInt = Field(default=0, ge=0, le=1024, description="GPUs (total for the job).")
+    memory_mb: Optional[StrictInt] = Field(
         default=None, ge=1, le=1 << 40, description="Memory per node in MiB."
     )
-    time_limit_minutes: Optional[int] = Field(
+    time_limit_minutes: Optional[StrictInt] = Field(
         default=None, ge=1, le=525_600, description="Walltime limit in minutes."
     )
     array: Optional[str] = Field(
@@ -142,9 +162,12 @@ class JobSubmit(StrictModel):
     def _env_names(cls, value: dict[str, str]) -> dict[str, str]:
         for key, val in value.items():
             if not re.match(ENV_NAME_PATTERN, key):
-                raise ValueError(f"'{key}' is not a valid environment variable name")
+                raise ValueError(f"'{shown(key)}' is not a valid environment variable name")
             if "\x00" in val:
                 raise ValueError(f"value of '{key}' must not contain NUL characters")
+        size = sum(len(k.encode()) + len(v.encode()) + 2 for k, v in value.items())
+        if size > MAX_ENV_BYTES:
+            raise ValueError(f"is larger than {MAX_ENV_BYTES} bytes (as NAME=VALUE lines)")
         return value
 
     @field_validator("after")
@@ -152,7 +175,7 @@ class JobSubmit(StrictModel):
     def _after_ids(cls, value: list[str]) -> list[str]:
         for job_id in value:
             if not re.match(JOB_ID_PATTERN, job_id):
-                raise ValueError(f"'{job_id}' is not a job id")
+                raise ValueError(f"'{shown(job_id)}' is not a job id")
         return value
 
     @model_validator(mode="after")

@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from typing import Optional, Union
 
-from .backends.base import JobStatus, UsageRecord
+from .backends.base import JobStatus, UsageRecord, storable_answer
 from .clusters import Cluster
 from .errors import ClusterUnreachable, PWLabError
 from .guidance.usage import build_usage
@@ -146,6 +146,7 @@ class Poller:
         for count, (native_id, status) in enumerate(statuses.items(), 1):
             if count % YIELD_EVERY == 0:
                 await asyncio.sleep(0)
+            status = storable_answer(status)
             job: Optional[Union[Job, LiveRow]] = by_native.get(native_id)
             if job is None:
                 parent = by_native.get(status.parent_native_id or "")
@@ -218,6 +219,7 @@ class Poller:
                 continue
             found = await self.cluster.backend.find_by_token(token)
             if found is not None:
+                found = storable_answer(found)
                 changed = self.store.update(
                     job.id,
                     native_id=found.native_id,

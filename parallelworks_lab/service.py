@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Optional, Union
 
-from .backends.base import Backend, BackendContext, SubmitRequest
+from .backends.base import Backend, BackendContext, SubmitRequest, storable_answer
 from .clusters import DEFAULT_CLUSTERS, Cluster, ClusterConfig
 from .errors import ClusterUnreachable, Conflict, FieldError, InvalidRequest, NotFound, PWLabError
 from .guidance import provenance
@@ -46,6 +46,11 @@ DEFAULT_BACKENDS = {
 }
 LOG_CHUNK_LIMIT = 1 << 20  # bytes per log request
 MAX_LIST_LIMIT = 1000
+# A cursor is a row number of the store: SQLite integers are signed 64-bit.
+MAX_CURSOR = (1 << 63) - 1
+# Log offsets stay exact in a JavaScript number (the sidebar echoes them back), and are far past
+# any log file; an offset past the end of a file reads nothing.
+MAX_LOG_OFFSET = (1 << 53) - 1
 
 JobListener = Callable[[str, dict[str, Any]], None]
 JOB_EVENT = "job"
@@ -340,7 +345,9 @@ class JobService:
             errors.append(FieldError("limit", f"must be between 1 and {MAX_LIST_LIMIT}"))
         parsed_cursor: Optional[int] = None
         if cursor:
-            if not cursor.isdigit():
+            # isascii: str.isdigit() also takes digits of other scripts ("١٢") and superscripts.
+            digits = cursor.isascii() and cursor.isdigit() and len(cursor) <= len(str(MAX_CURSOR))
+            if not digits or int(cursor) > MAX_CURSOR:
                 errors.append(FieldError("cursor", "is not a cursor returned by this API"))
             else:
                 parsed_cursor = int(cursor)
@@ -422,6 +429,7 @@ class JobService:
             raise ClusterUnreachable(cluster.id, str(exc)) from exc
         finally:
             self._submitting.discard(job_id)
+        result = storable_answer(result)
         job = self.store.update(
             job_id,
             native_id=result.native_id,
@@ -551,8 +559,8 @@ class JobService:
     async def read_log(self, job_id: str, stream: str = "stdout", offset: int = 0) -> LogChunk:
         if stream not in ("stdout", "stderr"):
             raise InvalidRequest.for_field("stream", "must be 'stdout' or 'stderr'")
-        if offset < 0:
-            raise InvalidRequest.for_field("offset", "must be 0 or more")
+        if not 0 <= offset <= MAX_LOG_OFFSET:
+            raise InvalidRequest.for_field("offset", f"must be between 0 and {MAX_LOG_OFFSET}")
         job = self.get_job(job_id)
         path = job.stdout_path if stream == "stdout" else job.stderr_path
         if path is None:

@@ -27,9 +27,15 @@ def free_port() -> int:
 class Server:
     """A real `jupyter server` process with our extension, on a given database."""
 
-    def __init__(self, tmp: Path, extra_config: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        tmp: Path,
+        extra_config: dict[str, Any] | None = None,
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.tmp = tmp
         self.extra_config = extra_config or {}
+        self.extra_env = env or {}
         self.port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
         self.url = f"http://127.0.0.1:{self.port}/parallelworks-lab"
@@ -59,6 +65,7 @@ class Server:
             "JUPYTER_CONFIG_DIR": str(self.tmp / "jupyter-config"),
             "JUPYTER_DATA_DIR": str(self.tmp / "jupyter-data"),
             "JUPYTER_RUNTIME_DIR": str(self.tmp / "jupyter-runtime"),
+            **self.extra_env,
         }
         log = (self.tmp / f"server-{self.port}.log").open("wb")
         self.proc = subprocess.Popen(

@@ -7,17 +7,19 @@ A backend knows one kind of scheduler. It never touches the job store: the servi
 from __future__ import annotations
 
 import abc
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, ClassVar, Optional
+from typing import Any, ClassVar, Optional, TypeVar, Union
 
 from pydantic import BaseModel, ConfigDict
 
 from ..errors import FieldError
 from ..models import Partition, ResourceRequest
 from ..states import JobState
+from ..textcheck import storable
 
 
 class BackendSettings(BaseModel):
@@ -93,6 +95,27 @@ class UsageRecord:
     requested_memory_mb: Optional[float] = None
     time_limit_seconds: Optional[int] = None
     gpus: Optional[int] = None
+
+
+AnswerT = TypeVar("AnswerT", bound=Union[JobStatus, SubmitResult])
+EXIT_CODE_RANGE = range(-(2**31), 2**31)
+
+
+def storable_answer(answer: AnswerT) -> AnswerT:
+    """A scheduler's answer made fit for the job store.
+
+    The answer comes from outside (a scheduler's JSON may hold lone surrogates or numbers past
+    64 bits): stored as it is, one odd job would make every status update of its cluster fail.
+    """
+    changes: dict[str, Any] = {}
+    for item in dataclasses.fields(answer):
+        value = getattr(answer, item.name)
+        if isinstance(value, str) and storable(value) != value:
+            changes[item.name] = storable(value)
+    exit_code = getattr(answer, "exit_code", None)
+    if exit_code is not None and exit_code not in EXIT_CODE_RANGE:
+        changes["exit_code"] = None
+    return dataclasses.replace(answer, **changes) if changes else answer
 
 
 class Backend(abc.ABC):

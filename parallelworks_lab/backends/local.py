@@ -28,6 +28,7 @@ from ..errors import Conflict, FieldError, NotFound
 from ..guidance.provenance import current_user
 from ..models import Partition, ResourceRequest
 from ..states import JobState
+from ..transports.local import read_range
 from . import local_usage
 from .base import (
     Backend,
@@ -39,6 +40,8 @@ from .base import (
 )
 
 WRAPPER = Path(__file__).with_name("local_job.sh")
+# Test hook: the server process dies (os._exit) at this point, to test crash recovery there.
+CRASH_AT_ENV = "PWLAB_TEST_CRASH_AT"
 
 
 class LocalSettings(BackendSettings):
@@ -69,6 +72,30 @@ def _read_json(path: Path) -> Optional[dict[str, Any]]:
     return data
 
 
+def _read_start_record(job_dir: Path) -> Optional[dict[str, Any]]:
+    """The start record written by local_job.sh when it claims the job, if it did.
+
+    The wrapper writes only its pid; the file's mtime is when it started. (Earlier versions
+    wrote the record themselves, with the process's create_time: those are read as they are.)
+    """
+    path = job_dir / "started"
+    record = _read_json(path)
+    if record is None or "pid" not in record:
+        return None  # not claimed, or the wrapper died between creating and writing it
+    if "started_at" not in record:
+        try:
+            record["started_at"] = path.stat().st_mtime
+        except FileNotFoundError:
+            return None
+    return record
+
+
+def _crash_here(point: str) -> None:
+    """Die at ``point`` if the crash-recovery tests asked for it (never set in production)."""
+    if os.environ.get(CRASH_AT_ENV) == point:
+        os._exit(70)
+
+
 def _write_json(path: Path, data: dict[str, Any]) -> None:
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(data))
@@ -94,7 +121,7 @@ class LocalJob:
         if meta is None:
             return None  # an aborted submit
         job = cls(job_dir.name, job_dir, meta, held=(job_dir / "held").exists())
-        job.started = _read_json(job_dir / "started")
+        job.started = _read_start_record(job_dir)
         job.final = _read_json(job_dir / "final")
         job.refresh_exit()
         return job
@@ -110,9 +137,13 @@ class LocalJob:
             (self.dir / "held").unlink(missing_ok=True)
         self.held = held
 
-    def set_started(self, started: dict[str, Any]) -> None:
-        _write_json(self.dir / "started", started)
-        self.started = started
+    def reload_started(self) -> None:
+        """Take the wrapper's own start record as the truth once there is one: when a job was
+        started twice (a crash right after forking, then a restart) it names the start that
+        claimed the job and runs it, which may not be the process this server forked."""
+        record = _read_start_record(self.dir)
+        if record is not None:
+            self.started = record
 
     def set_final(self, final: dict[str, Any]) -> None:
         _write_json(self.dir / "final", final)
@@ -135,7 +166,11 @@ class LocalJob:
             return None
         try:
             proc = psutil.Process(int(started["pid"]))
-            if abs(proc.create_time() - float(started["create_time"])) > 1.0:
+            if "create_time" in started:
+                if abs(proc.create_time() - float(started["create_time"])) > 1.0:
+                    return None
+            elif proc.create_time() > float(started["started_at"]) + 1.0:
+                # Created after the wrapper wrote its record: the pid was reused.
                 return None
             if proc.status() == psutil.STATUS_ZOMBIE:
                 return None
@@ -252,7 +287,11 @@ class LocalBackend(Backend):
 
     def check_working_dir(self, working_dir: Optional[str]) -> list[FieldError]:
         path = self.resolve_working_dir(working_dir)
-        if not path.is_dir():
+        try:
+            exists = path.is_dir()
+        except OSError as exc:  # e.g. a name longer than the filesystem allows
+            return [FieldError("working_dir", f"'{path}' cannot be used: {exc.strerror}")]
+        if not exists:
             return [FieldError("working_dir", f"'{path}' is not an existing directory")]
         return []
 
@@ -357,12 +396,7 @@ class LocalBackend(Backend):
         self._schedule_soon()
 
     async def read_log(self, path: str, offset: int, limit: int) -> bytes:
-        def read() -> bytes:
-            with open(path, "rb") as handle:
-                handle.seek(offset)
-                return handle.read(limit)
-
-        return await asyncio.to_thread(read)
+        return await asyncio.to_thread(read_range, path, offset, limit)
 
     # -- polling -----------------------------------------------------------------------------
 
@@ -483,20 +517,23 @@ class LocalBackend(Backend):
         async with self._lock:
             now = _now()
             for job in list(self._active.values()):
-                started = job.started
                 if job.finished():
                     self._active.pop(job.native_id, None)
                     self._kill_if_overdue(job, now)
                     continue
-                if not started:
+                if not job.started:
                     continue
-                if job.proc is not None and job.proc.returncode is None:
-                    pass  # our own child, still running: no need to ask the OS
-                elif job.process() is None:
-                    if job.refresh_exit() is None:
-                        self._finish(job, JobState.FAILED, "the job's process ended without status")
-                    self._active.pop(job.native_id, None)
-                    continue
+                if job.proc is None or job.proc.returncode is not None:
+                    # Not our running child: the wrapper's record says which process runs it.
+                    job.reload_started()
+                    if job.process() is None:
+                        if job.refresh_exit() is None:
+                            self._finish(
+                                job, JobState.FAILED, "the job's process ended without status"
+                            )
+                        self._active.pop(job.native_id, None)
+                        continue
+                started = job.started
                 limit = job.meta.get("time_limit_minutes")
                 if limit and now - float(started["started_at"]) > limit * 60:
                     self._finish(job, JobState.TIMEOUT, f"time limit of {limit} min reached")
@@ -518,7 +555,13 @@ class LocalBackend(Backend):
                 if job.cpus > free:
                     # Strict FIFO: a big job at the head is not starved by smaller ones behind it.
                     break
-                await self._spawn(job)
+                try:
+                    await self._spawn(job)
+                except Exception as exc:
+                    # A job that cannot start fails alone; raising here would fail every pass
+                    # (the cluster would look unreachable) and block every job behind it.
+                    self._finish(job, JobState.FAILED, f"StartFailed: {exc}")
+                    continue
                 free -= job.cpus
 
     def _finish(self, job: LocalJob, state: JobState, reason: str) -> None:
@@ -573,11 +616,15 @@ class LocalBackend(Backend):
             env=env,
             start_new_session=True,
         )
+        _crash_here("after-spawn")
         try:
             create_time = psutil.Process(proc.pid).create_time()
         except psutil.NoSuchProcess:
             create_time = _now()
-        job.set_started({"pid": proc.pid, "create_time": create_time, "started_at": _now()})
+        # Held in memory only: the wrapper records its own start on disk (atomically, before it
+        # runs anything), so no crash of this server between the fork and a write of ours can
+        # leave a running job unrecorded and make a restarted server start it a second time.
+        job.started = {"pid": proc.pid, "create_time": create_time, "started_at": _now()}
         job.proc = proc
         task = asyncio.create_task(self._reap(proc))
         self._tasks.add(task)

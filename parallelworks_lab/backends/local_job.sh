@@ -3,6 +3,11 @@
 # (process group), so cancel/timeout can signal the whole tree and a server restart leaves it
 # running. The exit status goes to a file, written atomically, so a restarted server finds it.
 #
+# Before running anything the wrapper claims the job: it creates `started` with O_EXCL (bash's
+# noclobber) holding its pid. Of two wrappers started for one job (the server killed right after
+# forking the first, then restarted) exactly one gets it and runs the job; the other exits 75
+# (EX_TEMPFAIL) and writes nothing else. A restarted server adopts the job by this record.
+#
 # Usage: local_job.sh JOB_DIR WORKING_DIR STDOUT STDERR
 job_dir=$1
 working_dir=$2
@@ -12,6 +17,12 @@ stderr_path=$4
 record() {
     printf '%s\n' "$1" >"$job_dir/exit_code.tmp" && mv -f -- "$job_dir/exit_code.tmp" "$job_dir/exit_code"
 }
+
+set -o noclobber
+if ! printf '{"pid": %d}\n' "$$" >"$job_dir/started"; then
+    exit 75
+fi
+set +o noclobber
 
 if ! cd -- "$working_dir" 2>>"$stderr_path"; then
     echo "parallelworks-lab: cannot enter working directory $working_dir" >>"$stderr_path"

@@ -362,6 +362,13 @@ class SlurmRestBackend(Backend):
                 self.transport.set_home(self.context.root_dir)
         self._command_runner: Optional[Transport] = None
         self.tokens = TokenSource(self.settings.token, self.settings.user, self._token_from_command)
+        if self.settings.token.value is not None:
+            # Jupyter prints its whole configuration with --debug: an inline token is in it.
+            log.warning(
+                "cluster %s: token.value is given inline in the configuration, which "
+                "`jupyter lab --debug` prints; use token.file or token.command instead",
+                self.context.cluster_id,
+            )
         self._client: Optional[httpx.AsyncClient] = None
         self._adapter: Optional[Adapter] = None
         self._paths: set[str] = set()

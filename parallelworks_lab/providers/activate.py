@@ -543,6 +543,13 @@ class ActivateProvider(ClusterProvider):
         self.context = context
         self.client: Optional[PlatformClient] = None
         self.credential_problem: Optional[str] = None
+        if settings.api_key is not None:
+            # Jupyter prints its whole configuration with --debug: an inline key is in it.
+            log.warning(
+                "cluster %s: api_key is given inline in the configuration, which "
+                "`jupyter lab --debug` prints; use api_key_file or PW_API_KEY instead",
+                config.id,
+            )
         try:
             key, base_url = resolve_credentials(
                 settings.api_key.get_secret_value() if settings.api_key else None,

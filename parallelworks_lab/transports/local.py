@@ -14,6 +14,19 @@ from ..environment import clean_environ
 from .base import CommandResult, Transport, TransportError
 
 
+def read_range(path: str, offset: int, limit: int) -> bytes:
+    """Up to ``limit`` bytes of a file from ``offset``; b"" at or past its end.
+
+    Seeking past the largest file size the filesystem supports fails (EINVAL), so an offset past
+    the end is answered without seeking.
+    """
+    with open(path, "rb") as handle:
+        if offset >= os.fstat(handle.fileno()).st_size:
+            return b""
+        handle.seek(offset)
+        return handle.read(limit)
+
+
 class LocalTransportSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
     type: Literal["local"] = "local"
@@ -63,12 +76,7 @@ class LocalTransport(Transport):
         )
 
     async def read_file(self, path: str, offset: int, limit: int) -> bytes:
-        def read() -> bytes:
-            with open(path, "rb") as handle:
-                handle.seek(offset)
-                return handle.read(limit)
-
-        return await asyncio.to_thread(read)
+        return await asyncio.to_thread(read_range, path, offset, limit)
 
     async def is_dir(self, path: str) -> bool:
         return await asyncio.to_thread(os.path.isdir, path)
