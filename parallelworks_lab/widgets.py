@@ -27,9 +27,9 @@ from .client import (
     state_badge,
 )
 from .errors import FieldError, InvalidRequest, PWLabError
-from .magics import parse_parameter
 from .models import ClusterDetail
 from .models import Job as JobInfo
+from .parameters import parse_parameter
 
 __all__ = ["JobMonitor", "JobTable", "ResourceForm"]
 
@@ -354,10 +354,7 @@ class ResourceForm(_Displayable):
         parameters: dict[str, Any] = {}
         for line in str(self.fields["parameters"].value).splitlines():
             if line.strip():
-                try:
-                    name, value = parse_parameter(line.strip())
-                except Exception as exc:  # UsageError from the magics' parser
-                    raise ValueError(str(exc)) from None
+                name, value = parse_parameter(line.strip())  # ValueError: shown in the form
                 parameters[name] = value
         return parameters
 

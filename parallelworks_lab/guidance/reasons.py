@@ -75,8 +75,7 @@ REASONS: dict[str, tuple[str, Optional[str]]] = {
     ),
     # Slurm 22.05 prints this sentence instead of a code when a partition shares nodes with a
     # busier or higher-priority one.
-    "Nodes required for job are DOWN, DRAINED or reserved for jobs in higher priority "
-    "partitions": (
+    "Nodes required for job are DOWN, DRAINED or reserved for jobs in higher priority partitions": (
         "The nodes it needs are busy with jobs from another partition that goes first, or are "
         "down, drained or reserved.",
         "It starts when they free up. A partition with idle nodes, or a shorter time limit, may "
