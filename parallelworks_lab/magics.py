@@ -74,7 +74,7 @@ class _Parser(argparse.ArgumentParser):
 
 def _job_options(parser: argparse.ArgumentParser, cell: bool = False) -> None:
     add = parser.add_argument
-    add("--template", help="start from this template (%pw templates lists them)")
+    add("--template", help="start from this template (%%pw templates lists them)")
     if cell:
         add(
             "--suggest",
