@@ -8,7 +8,6 @@ in the sidebar (and the other way round). Bad options and refused requests give 
 from __future__ import annotations
 
 import argparse
-import ast
 import shlex
 import sys
 from typing import Any, NoReturn, Optional
@@ -17,8 +16,11 @@ from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.core.magic import Magics, line_cell_magic, magics_class
 
-from .client import Client, Job, ServerNotFound, default_client
+from .client import Client, Job, ServerNotFound, default_client, suggestion_text
+from .client.guidance import memory_option, time_option
 from .errors import PWLabError
+from .parameters import ParameterError
+from .parameters import parse_parameter as _parse_parameter
 
 USAGE = """\
 %%pw submit [options]       the cell is a batch script
@@ -26,17 +28,29 @@ USAGE = """\
 %pw notebook PATH [-p NAME=VALUE ...] [--kernel NAME] [options]
 %pw jobs [--cluster ID] [--state STATE[,STATE]] [--limit N]
 %pw status ID | %pw logs ID [--stderr] [--follow] | %pw cancel ID | %pw hold ID | %pw release ID
-%pw clusters
+%pw clusters | %pw templates
 
 options: --cluster ID --partition NAME --account NAME --qos NAME
          --nodes N --ntasks N --cpus-per-task N --gpus N
          --mem SIZE (4G, 500M) --time LIMIT (90, 1:30:00, 1-00:00:00) --name NAME
          --array SPEC --after ID[,ID] --workdir DIR --env NAME=VALUE
+         --template NAME (its cluster, resources and script; options win)
+         --suggest (cells: first print what earlier runs of this cell used)
          --wait [--timeout SECONDS] (then show the output) --follow (stream the output)
 The submitted job is returned: job = _"""
 
 CELL_COMMANDS = ("submit", "python")
-LINE_COMMANDS = ("notebook", "jobs", "status", "logs", "cancel", "hold", "release", "clusters")
+LINE_COMMANDS = (
+    "notebook",
+    "jobs",
+    "status",
+    "logs",
+    "cancel",
+    "hold",
+    "release",
+    "clusters",
+    "templates",
+)
 
 
 class _Done(Exception):
@@ -58,8 +72,15 @@ class _Parser(argparse.ArgumentParser):
         raise _Done()
 
 
-def _job_options(parser: argparse.ArgumentParser) -> None:
+def _job_options(parser: argparse.ArgumentParser, cell: bool = False) -> None:
     add = parser.add_argument
+    add("--template", help="start from this template (%%pw templates lists them)")
+    if cell:
+        add(
+            "--suggest",
+            action="store_true",
+            help="print what earlier runs of this cell used before submitting (changes nothing)",
+        )
     add("--cluster", help="cluster id (default: the first configured)")
     add("--partition", help="partition / queue")
     add("--account", help="account (project) to charge")
@@ -91,19 +112,17 @@ def _parse_env(pairs: list[str]) -> dict[str, str]:
 
 
 def parse_parameter(pair: str) -> tuple[str, Any]:
-    """``-p alpha=0.1``: a Python literal when it is one (0.1, True, [1, 2]), else the text."""
-    name, sep, text = pair.partition("=")
-    if not sep or not name.strip():
-        raise UsageError(f"-p {pair!r}: expected NAME=VALUE")
+    """``-p alpha=0.1``: a Python literal when it is one (0.1, True, [1, 2]), else the text
+    (:func:`parallelworks_lab.parameters.parse_parameter`, reporting a UsageError)."""
     try:
-        value: Any = ast.literal_eval(text)
-    except (ValueError, SyntaxError, MemoryError, RecursionError):
-        value = text
-    return name.strip(), value
+        return _parse_parameter(pair)
+    except ParameterError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def _submit_options(args: argparse.Namespace) -> dict[str, Any]:
     return {
+        "template": args.template,
         "cluster": args.cluster,
         "name": args.name,
         "working_dir": args.workdir,
@@ -180,14 +199,35 @@ class PWMagics(Magics):
     # -- submitting -----------------------------------------------------------------------------
     def _submit_cell(self, command: str, argv: list[str], cell: str) -> Job:
         parser = _Parser(f"%%pw {command}")
-        _job_options(parser)
+        _job_options(parser, cell=True)
         args = parser.parse_args(argv)
         options = _submit_options(args)
+        if args.suggest:
+            self._print_suggestion(command, cell, options)
         if command == "submit":
             job = self.client.submit(cell, **options)
         else:
             job = self.client.submit_python(cell, **options)
         return self._after_submit(job, args)
+
+    def _print_suggestion(self, command: str, cell: str, options: dict[str, Any]) -> None:
+        """What earlier runs of this cell used, and what to ask for: printed, never applied."""
+        resources = {k: v for k, v in options.items() if k not in SUGGEST_IGNORES}
+        if command == "submit":
+            suggestion = self.client.suggest(cell, **resources)
+        else:
+            suggestion = self.client.suggest_python(cell, **resources)
+        text = suggestion_text(suggestion)
+        if text is None:
+            print("Suggestion: no earlier run of this cell to learn from yet.", flush=True)
+            return
+        flags = []
+        if "memory_mb" in suggestion.resources:
+            flags.append(f"--mem {memory_option(suggestion.resources['memory_mb'])}")
+        if "time_limit_minutes" in suggestion.resources:
+            flags.append(f"--time {time_option(suggestion.resources['time_limit_minutes'])}")
+        hint = f" To use it: {' '.join(flags)}." if flags else ""
+        print(f"Suggestion: {text}{hint}", flush=True)
 
     def _cmd_notebook(self, argv: list[str]) -> Job:
         parser = _Parser("%pw notebook")
@@ -259,6 +299,15 @@ class PWMagics(Magics):
     def _cmd_clusters(self, argv: list[str]) -> Any:
         _Parser("%pw clusters").parse_args(argv)
         return self.client.clusters()
+
+    def _cmd_templates(self, argv: list[str]) -> Any:
+        _Parser("%pw templates").parse_args(argv)
+        return self.client.templates()
+
+
+# What a submission takes that a suggestion does not (it only looks at script, name, cluster
+# and the resources asked for).
+SUGGEST_IGNORES = ("working_dir", "env", "after")
 
 
 def _stopped(job: Job, what: str) -> str:

@@ -16,12 +16,12 @@ the input as ``<name>.<jobid>.ipynb``. ``<jobid>`` is the scheduler's id of the 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import keyword
 import math
 import os
 import re
-import secrets
 import shlex
 import sys
 import time
@@ -94,13 +94,16 @@ def parameters_source(parameters: Mapping[str, Any]) -> str:
 def heredoc(target: str, content: str) -> str:
     """Shell lines that write ``content`` verbatim to the file ``target`` (a shell word).
 
-    The delimiter is quoted (no expansion inside) and random, and checked not to occur in the
-    content, so nothing in ``content`` is ever interpreted by the shell.
+    The delimiter is quoted (no expansion inside) and checked not to occur in the content, so
+    nothing in ``content`` is ever interpreted by the shell. It is derived from the content
+    (not random), so the same cell gives the same script: what resource suggestions use to
+    recognise earlier runs of it.
     """
-    while True:
-        delimiter = f"PWLAB_EOF_{secrets.token_hex(8)}"
-        if delimiter not in content:
-            break
+    digest = hashlib.sha256(content.encode("utf-8", "surrogatepass")).hexdigest()
+    delimiter = f"PWLAB_EOF_{digest[:16]}"
+    while delimiter in content:  # a cell quoting its own delimiter: derive another one
+        digest = hashlib.sha256(digest.encode()).hexdigest()
+        delimiter = f"PWLAB_EOF_{digest[:16]}"
     if not content.endswith("\n"):
         content += "\n"
     return f"cat >{target} <<'{delimiter}'\n{content}{delimiter}\n"

@@ -25,11 +25,15 @@ from .client import (
     parse_memory,
     parse_time,
     state_badge,
+    suggestion_text,
 )
+from .client.guidance import WAITING_STATES, job_rows, memory_option, rows_html, time_option
 from .errors import FieldError, InvalidRequest, PWLabError
-from .magics import parse_parameter
+from .guidance.models import Suggestion
+from .guidance.templates import Template
 from .models import ClusterDetail
 from .models import Job as JobInfo
+from .parameters import parse_parameter
 
 __all__ = ["JobMonitor", "JobTable", "ResourceForm"]
 
@@ -64,6 +68,9 @@ PLACEHOLDERS = {
     "name": "default",
 }
 ERROR_STYLE = "color: var(--jp-error-color1, #d32f2f); font-size: var(--jp-ui-font-size0, 11px)"
+SUGGEST_DELAY = 1.0  # seconds of no typing before the form asks for a suggestion
+USAGE_WAIT_TICKS = 30  # how long a monitor waits for a finished job's usage figures
+WAITING_LABELS = ("Why it waits", "What you can do", "Expected start", "Partition")
 LAYOUT = {"width": "auto"}
 LABEL_WIDTH = "110px"
 
@@ -125,7 +132,12 @@ class ResourceForm(_Displayable):
     :class:`~parallelworks_lab.client.Job` (also kept in :attr:`job`).
 
     ``command`` or ``script`` prefill what to run; ``notebook`` (with ``parameters``) makes it a
-    form for running a notebook as a job.
+    form for running a notebook as a job. ``template`` (a name from ``client.templates()``)
+    prefills the cluster, resources and script or command; the other arguments win.
+
+    For a script or command that ran before, the form shows what those runs used and a
+    **Use these** button that fills memory and time with the suggestion: nothing is changed
+    without the click.
     """
 
     def __init__(
@@ -140,8 +152,14 @@ class ResourceForm(_Displayable):
         working_dir: Optional[str] = None,
         client: Optional[Client] = None,
         monitor: bool = True,
+        template: Optional[str] = None,
     ) -> None:
         self.client = client or default_client()
+        self.template: Optional[Template] = self.client.template(template) if template else None
+        if self.template is not None and script is None and command is None and not notebook:
+            script, command = self.template.script, self.template.command
+        self.suggested: Optional[Suggestion] = None
+        self._suggest_timer: Optional[threading.Timer] = None
         self.job: Optional[Job] = None
         self.monitor: Optional[JobMonitor] = None
         self._show_monitor = monitor
@@ -154,7 +172,9 @@ class ResourceForm(_Displayable):
         cluster_ids = [c.id for c in self.client.clusters()]
         self.cluster_select = widgets.Dropdown(
             options=cluster_ids,
-            value=cluster or self.client.default_cluster,
+            value=cluster
+            or (self.template.cluster if self.template else None)
+            or self.client.default_cluster,
             layout=LAYOUT,
         )
         self._resource_box = widgets.VBox([])
@@ -193,11 +213,20 @@ class ResourceForm(_Displayable):
         self.submit_button.on_click(lambda _button: self._on_click())
         self.status = widgets.HTML("")
         self.output = widgets.VBox([])
+        self.suggestion = widgets.HTML("")
+        self.use_suggestion_button = widgets.Button(
+            description="Use these",
+            icon="magic",
+            tooltip="Fill memory and time with what earlier runs needed",
+            layout={"display": "none"},
+        )
+        self.use_suggestion_button.on_click(lambda _button: self.use_suggestion())
         self.widget = widgets.VBox(
             [
                 _row("Cluster", self.cluster_select, widgets.HTML("")),
                 self._resource_box,
                 *job_rows,
+                widgets.HBox([self.suggestion, self.use_suggestion_button]),
                 widgets.HBox([self.submit_button, self.status]),
                 self.output,
             ]
@@ -205,6 +234,11 @@ class ResourceForm(_Displayable):
         self.widget.add_class("jp-pwlab-resource-form")
         self._build_resources()
         self.cluster_select.observe(lambda _change: self._build_resources(), names="value")
+        for field_name in ("body", "name"):
+            if field_name in self.fields:
+                self.fields[field_name].observe(
+                    lambda _change: self._suggest_later(), names="value"
+                )
 
     # -- building ----------------------------------------------------------------------------
     def _field(self, field_name: str, control: Any, label: Optional[str] = None) -> Any:
@@ -254,7 +288,76 @@ class ResourceForm(_Displayable):
         self.fields["partition"].observe(lambda _change: self._offer_names(), names="value")
         self._offer_names()
         self._resource_box.children = rows
+        if self.template is not None:
+            self.fill(self.template.resources)
         self.validate()
+        self.refresh_suggestion()
+
+    def fill(self, resources: Mapping[str, Any]) -> None:
+        """Put resource values (``memory_mb=1024``, ``time_limit_minutes=90``, ...) into the
+        form's fields, as text the fields take (``1G``, ``1:30:00``); fields the cluster's form
+        does not have are left out."""
+        for field_name, value in resources.items():
+            control = self.fields.get(field_name)
+            if control is None or value is None:
+                continue
+            if field_name == "partition":
+                if value in control.options:
+                    control.value = value
+            elif field_name in INT_FIELDS:
+                control.value = int(value)
+            elif field_name == "memory_mb":
+                control.value = memory_option(int(value))
+            elif field_name == "time_limit_minutes":
+                control.value = time_option(int(value))
+            else:
+                control.value = str(value)
+
+    # -- suggestion from earlier runs --------------------------------------------------------
+    def _suggest_later(self) -> None:
+        """Ask for a suggestion once the typing stopped (not on every keystroke)."""
+        if self._suggest_timer is not None:
+            self._suggest_timer.cancel()
+        self._suggest_timer = threading.Timer(SUGGEST_DELAY, self.refresh_suggestion)
+        self._suggest_timer.daemon = True
+        self._suggest_timer.start()
+
+    def refresh_suggestion(self) -> Optional[Suggestion]:
+        """Ask the server what earlier runs of this script or command used, and show it."""
+        suggestion = None
+        body = str(self.fields["body"].value) if "body" in self.fields else ""
+        if body.strip() and self.detail is not None:
+            try:
+                planned = self.values()
+            except ValueError:
+                planned = {}
+            target = {"script": body} if self._mode == "script" else {"command": body}
+            name = str(self.fields["name"].value).strip() or None
+            try:
+                suggestion = self.client.suggest(
+                    **target, name=name, cluster=self.cluster_select.value, **planned
+                )
+            except PWLabError:
+                suggestion = None  # a suggestion is a help, never an obstacle
+        self._show_suggestion(suggestion)
+        return suggestion
+
+    def _show_suggestion(self, suggestion: Optional[Suggestion]) -> None:
+        text = suggestion_text(suggestion) if suggestion is not None else None
+        self.suggested = suggestion if text else None
+        self.suggestion.value = f"<i>{html.escape(text)}</i>" if text else ""
+        usable = bool(
+            self.suggested is not None
+            and any(key in self.fields for key in self.suggested.resources)
+        )
+        self.use_suggestion_button.layout.display = "" if usable else "none"
+
+    def use_suggestion(self) -> None:
+        """Fill memory and time with the suggestion shown (what the button does)."""
+        if self.suggested is None:
+            return
+        self.fill(self.suggested.resources)
+        self.status.value = "Memory and time filled in from earlier runs."
 
     def _offer_names(self) -> None:
         """The chosen partition's accounts/QOS as the combo boxes' choices."""
@@ -354,10 +457,7 @@ class ResourceForm(_Displayable):
         parameters: dict[str, Any] = {}
         for line in str(self.fields["parameters"].value).splitlines():
             if line.strip():
-                try:
-                    name, value = parse_parameter(line.strip())
-                except Exception as exc:  # UsageError from the magics' parser
-                    raise ValueError(str(exc)) from None
+                name, value = parse_parameter(line.strip())  # ValueError: shown in the form
                 parameters[name] = value
         return parameters
 
@@ -414,6 +514,13 @@ class ResourceForm(_Displayable):
         self._show_errors(problems, general)
         self.submit_button.disabled = False
 
+    def close(self) -> None:
+        if self._suggest_timer is not None:
+            self._suggest_timer.cancel()
+        if self.monitor is not None:
+            self.monitor.close()
+        super().close()
+
     def _on_click(self) -> None:
         self.submit_button.disabled = True
         try:
@@ -438,8 +545,11 @@ class ResourceForm(_Displayable):
 class JobMonitor(_Displayable):
     """One job: state, reason, elapsed time, a following log tail and a Cancel button.
 
+    While the job waits it says why, in plain words, with the scheduler's start estimate;
+    once it has ended, what it used (the efficiency card's summary) and the hints.
     Updated by the client's shared :class:`~parallelworks_lab.client.JobFeed`; it stops
-    listening once the job has ended and its logs are read to the end.
+    listening once the job has ended, its logs are read to the end and its usage figures
+    came (or did not come within half a minute).
     """
 
     def __init__(self, job: Job, *, tail_lines: int = 20, follow: bool = True) -> None:
@@ -451,6 +561,8 @@ class JobMonitor(_Displayable):
         self._tails = {"stdout": "", "stderr": ""}
         self.header = widgets.HTML()
         self.state = widgets.HTML()
+        self.guidance = widgets.HTML()
+        self._ended_ticks = 0
         self.elapsed = widgets.Label()
         self.follow = widgets.Checkbox(value=follow, description="Follow log", indent=False)
         self.log = widgets.HTML()
@@ -460,6 +572,7 @@ class JobMonitor(_Displayable):
             [
                 self.header,
                 widgets.HBox([self.state, self.elapsed]),
+                self.guidance,
                 widgets.HBox([self.cancel_button, self.follow]),
                 self.log,
             ]
@@ -479,8 +592,14 @@ class JobMonitor(_Displayable):
         if self.follow.value and self.job.state.value not in ("SUBMITTING", "QUEUED", "HELD"):
             self._read_logs()
         self._render()
-        if self.job.terminal and all(self._eof.values()):
+        if self.job.terminal:
+            self._ended_ticks += 1
+        if self.job.terminal and all(self._eof.values()) and self._usage_settled():
             self.stop()
+
+    def _usage_settled(self) -> bool:
+        """The usage figures came, or will not (clusters report them a little after the end)."""
+        return self.job.usage is not None or self._ended_ticks > USAGE_WAIT_TICKS
 
     def _read_logs(self) -> None:
         with self._lock:
@@ -509,6 +628,7 @@ class JobMonitor(_Displayable):
         self.state.value = state
         elapsed = format_elapsed(job.elapsed)
         self.elapsed.value = f"elapsed {elapsed}" if elapsed else ""
+        self.guidance.value = self._guidance_html()
         self.cancel_button.disabled = job.terminal
         parts = []
         if self._tails["stdout"]:
@@ -519,6 +639,24 @@ class JobMonitor(_Displayable):
                 f"{esc(self._tails['stderr'])}</pre>"
             )
         self.log.value = "".join(parts)
+
+    def _guidance_html(self) -> str:
+        """Waiting: why and until when. Ended: what it used, and the hints."""
+        job = self.job
+        rows = job_rows(job.info)
+        if job.state in WAITING_STATES and not job.terminal:
+            rows = [row for row in rows if row[0] in WAITING_LABELS]
+            return f'<table class="jp-pwlab-guidance">{rows_html(rows)}</table>' if rows else ""
+        if not job.terminal:
+            return ""
+        parts = [rows_html([row for row in rows if row[0] in ("Why", "What you can do")])]
+        usage = job.usage
+        if usage is not None:
+            if usage.summary:
+                parts.append(rows_html([("Used", usage.summary[0].upper() + usage.summary[1:])]))
+            parts.append(rows_html([("Hint", hint) for hint in usage.hints]))
+        body = "".join(parts)
+        return f'<table class="jp-pwlab-guidance">{body}</table>' if body else ""
 
     def _cancel(self) -> None:
         try:

@@ -20,15 +20,18 @@ from .display import (
     ERROR_COLOUR,
     STATE_COLOURS,
     Clusters,
+    Templates,
     format_elapsed,
     format_time,
     state_badge,
 )
 from .feed import JobFeed, JobListener, Subscription, TickListener
+from .guidance import job_rows, suggestion_text
 from .http import API_BASE, CLUSTER_SCHEMA_ID, JOB_SCHEMA_ID, HttpTransport, ServerUnavailable
 from .inprocess import InProcessTransport, default_db_path, server_config
 from .job import LOG_POLL_SECONDS, Job, Jobs, jobs_html
 from .resources import RESOURCE_FIELDS, build_resources, parse_memory, parse_time, python_script
+from .source import submission_source
 from .transport import Event, EventStream, Transport
 
 __all__ = [
@@ -57,6 +60,7 @@ __all__ = [
     "ServerNotFound",
     "ServerUnavailable",
     "Subscription",
+    "Templates",
     "TickListener",
     "Transport",
     "build_resources",
@@ -65,6 +69,7 @@ __all__ = [
     "find_server",
     "format_elapsed",
     "format_time",
+    "job_rows",
     "jobs_html",
     "parse_memory",
     "parse_time",
@@ -72,4 +77,6 @@ __all__ = [
     "server_config",
     "set_default_client",
     "state_badge",
+    "submission_source",
+    "suggestion_text",
 ]

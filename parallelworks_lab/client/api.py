@@ -13,16 +13,19 @@ from pydantic import ValidationError
 
 from .. import notebook_job
 from ..errors import InvalidRequest
+from ..guidance.models import Suggestion
+from ..guidance.templates import Template, TemplateIn
 from ..models import ClusterDetail, ClusterSummary, JobSubmit
 from ..models import Job as JobInfo
 from ..states import JobState
 from .discovery import ENV_TOKEN, ServerInfo, _normalize_url, find_server
-from .display import Clusters
+from .display import Clusters, Templates
 from .feed import JobFeed
 from .http import HttpTransport
 from .inprocess import InProcessTransport
 from .job import Job, Jobs
 from .resources import _resolve_dir, build_resources, python_script
+from .source import submission_source
 from .transport import Transport
 
 
@@ -151,6 +154,7 @@ class Client:
         working_dir: Optional[str] = None,
         env: Optional[Mapping[str, Any]] = None,
         after: Union[str, Job, Sequence[Union[str, Job]], None] = None,
+        template: Union[str, Template, None] = None,
         **resources: Any,
     ) -> Job:
         """Submit a batch ``script`` or a ``command`` line; returns the :class:`Job`.
@@ -159,16 +163,25 @@ class Client:
         ``memory_mb`` (or ``mem="4G"``), ``time_limit_minutes`` (or ``time="1:30:00"``),
         ``array``. ``working_dir`` defaults to the current directory (relative paths resolve
         against it, like ``sbatch``); ``after`` lists jobs that must complete first.
+        ``template`` (a name from :meth:`templates`) supplies the cluster, resources and
+        script or command that the other arguments do not: explicit arguments win.
+
+        From a notebook, the notebook's path and the running cell's id go with the request
+        (the job's ``provenance``).
         """
+        cluster, script, command, requested = self._with_template(
+            template, cluster, script, command, resources
+        )
         body: dict[str, Any] = {
             "cluster": cluster or self.default_cluster,
             "script": script,
             "command": command,
             "name": name,
-            "resources": build_resources(resources),
+            "resources": requested,
             "working_dir": _resolve_dir(working_dir),
             "env": {str(k): str(v) for k, v in (env or {}).items()},
             "after": _job_ids(after),
+            "source": submission_source(self._transport.root_dir),
         }
         try:
             request = JobSubmit.model_validate(body)
@@ -190,19 +203,27 @@ class Client:
         *,
         cluster: Optional[str] = None,
         name: Optional[str] = None,
+        template: Union[str, Template, None] = None,
         **options: Any,
     ) -> Job:
-        """Run Python ``code`` on the cluster with its configured interpreter."""
-        cluster_id = cluster or self.default_cluster
-        python = self._cluster_summary(cluster_id).python
+        """Run Python ``code`` on the cluster with its configured interpreter (``template``:
+        its cluster and resources, as in :meth:`submit`; the code replaces its script)."""
+        chosen = self._template(template)
+        cluster_id = cluster or (chosen.cluster if chosen else None) or self.default_cluster
         env = {"PYTHONUNBUFFERED": "1", **(options.pop("env", None) or {})}
         return self.submit(
-            python_script(python, code),
+            self.python_script(code, cluster_id),
             cluster=cluster_id,
             name=name or "python",
             env=env,
+            template=chosen,
             **options,
         )
+
+    def python_script(self, code: str, cluster: Optional[str] = None) -> str:
+        """The batch script :meth:`submit_python` submits for ``code`` on ``cluster``."""
+        cluster_id = cluster or self.default_cluster
+        return python_script(self._cluster_summary(cluster_id).python, code)
 
     def submit_notebook(
         self,
@@ -212,6 +233,7 @@ class Client:
         cluster: Optional[str] = None,
         kernel: Optional[str] = None,
         name: Optional[str] = None,
+        template: Union[str, Template, None] = None,
         **options: Any,
     ) -> Job:
         """Execute a notebook on the cluster (nbclient) with ``parameters`` injected.
@@ -230,7 +252,8 @@ class Client:
             raise InvalidRequest.for_field("notebook", f"'{notebook}' is not an .ipynb file")
         if not path.is_file():
             raise InvalidRequest.for_field("notebook", f"'{path}' does not exist")
-        cluster_id = cluster or self.default_cluster
+        chosen = self._template(template)
+        cluster_id = cluster or (chosen.cluster if chosen else None) or self.default_cluster
         python = self._cluster_summary(cluster_id).python
         options.setdefault("working_dir", str(path.parent))
         env = {"PYTHONUNBUFFERED": "1", **(options.pop("env", None) or {})}
@@ -239,10 +262,121 @@ class Client:
             cluster=cluster_id,
             name=name or path.stem,
             env=env,
+            template=chosen,
             **options,
         )
         job.notebook = str(path)
         return job
+
+    # -- guidance: suggestions and templates ----------------------------------------------------
+    def suggest(
+        self,
+        script: Optional[str] = None,
+        *,
+        command: Optional[str] = None,
+        name: Optional[str] = None,
+        cluster: Optional[str] = None,
+        template: Union[str, Template, None] = None,
+        **resources: Any,
+    ) -> Suggestion:
+        """What earlier runs of the same script or command (else the same job ``name``) really
+        used, with memory and time to ask for (``.resources``) and a sentence (``.message``);
+        ``runs == 0`` when there were none. ``resources`` (and ``template``) are what you plan
+        to ask for, named in the message. Nothing is changed or submitted."""
+        cluster, script, command, requested = self._with_template(
+            template, cluster, script, command, resources
+        )
+        body = {
+            "cluster": cluster or self.default_cluster,
+            "script": script,
+            "command": command,
+            "name": name,
+            "resources": requested,
+        }
+        try:
+            request = JobSubmit.model_validate(body)
+        except ValidationError as exc:
+            raise InvalidRequest.from_validation(exc) from None
+        return self._transport.suggest(request)
+
+    def suggest_python(
+        self,
+        code: str,
+        *,
+        cluster: Optional[str] = None,
+        template: Union[str, Template, None] = None,
+        **options: Any,
+    ) -> Suggestion:
+        """:meth:`suggest` for the script :meth:`submit_python` would submit for ``code``."""
+        chosen = self._template(template)
+        cluster_id = cluster or (chosen.cluster if chosen else None) or self.default_cluster
+        return self.suggest(
+            self.python_script(code, cluster_id), cluster=cluster_id, template=chosen, **options
+        )
+
+    def templates(self) -> Templates:
+        """The site's templates (read-only) and yours, site first."""
+        return Templates(self._transport.templates())
+
+    def template(self, name: str) -> Template:
+        """One template by name; ``InvalidRequest`` (field ``template``) naming the others."""
+        available = self._transport.templates()
+        for template in available:
+            if template.name == name:
+                return template
+        known = ", ".join(repr(t.name) for t in available) or "none"
+        raise InvalidRequest.for_field("template", f"unknown template '{name}'; available: {known}")
+
+    def _template(self, template: Union[str, Template, None]) -> Optional[Template]:
+        if template is None or isinstance(template, Template):
+            return template
+        return self.template(template)
+
+    def _with_template(
+        self,
+        template: Union[str, Template, None],
+        cluster: Optional[str],
+        script: Optional[str],
+        command: Optional[str],
+        resources: Mapping[str, Any],
+    ) -> tuple[Optional[str], Optional[str], Optional[str], dict[str, Any]]:
+        """Cluster, script, command and resources: the template's where none were given."""
+        requested = build_resources(resources)
+        chosen = self._template(template)
+        if chosen is None:
+            return cluster, script, command, requested
+        if script is None and command is None:
+            script, command = chosen.script, chosen.command
+        return cluster or chosen.cluster, script, command, {**chosen.resources, **requested}
+
+    def save_template(
+        self,
+        name: str,
+        *,
+        description: str = "",
+        cluster: Optional[str] = None,
+        script: Optional[str] = None,
+        command: Optional[str] = None,
+        **resources: Any,
+    ) -> Template:
+        """Save (or replace) one of your templates: resources (``mem="4G"``, ``time=90``, ...
+        as for :meth:`submit`) and optionally the cluster and a script or command. It is
+        checked against the cluster's limits like a submission."""
+        body: dict[str, Any] = {"name": name, "resources": build_resources(resources)}
+        if description:
+            body["description"] = description
+        for key, value in (("cluster", cluster), ("script", script), ("command", command)):
+            if value is not None:
+                body[key] = value
+        try:
+            template = TemplateIn.model_validate(body)
+        except ValidationError as exc:
+            raise InvalidRequest.from_validation(exc) from None
+        return self._transport.save_template(template)
+
+    def delete_template(self, name: str) -> None:
+        """Delete one of your templates (site templates are read-only: ``Conflict``)."""
+        self._transport.delete_template(name)
 
     # -- shared refresh ----------------------------------------------------------------------
     @property

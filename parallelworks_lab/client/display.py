@@ -6,6 +6,7 @@ import html
 from datetime import datetime, timedelta
 from typing import Optional
 
+from ..guidance.templates import Template
 from ..models import ClusterSummary
 
 STATE_COLOURS = {
@@ -59,4 +60,44 @@ class Clusters(list[ClusterSummary]):
         return (
             '<table class="jp-pwlab-clusters"><tr><th>id</th><th>name</th><th>kind</th>'
             f"<th>status</th><th>description</th></tr>{rows}</table>"
+        )
+
+
+def template_resources(template: Template) -> str:
+    """``cpus_per_task=1 memory_mb=1024 time_limit_minutes=30``."""
+    return " ".join(f"{key}={value}" for key, value in template.resources.items())
+
+
+class Templates(list[Template]):
+    """Templates (site first, then yours), displayed as a table."""
+
+    def __repr__(self) -> str:
+        if not self:
+            return "(no templates)"
+        rows = [["name", "source", "cluster", "resources", "runs", "description"]]
+        for t in self:
+            runs = "script" if t.script is not None else "command" if t.command else ""
+            rows.append(
+                [t.name, t.source, t.cluster or "", template_resources(t), runs, t.description]
+            )
+        widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+        return "\n".join(
+            "  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip()
+            for row in rows
+        )
+
+    def _repr_html_(self) -> str:
+        if not self:
+            return "<p>No templates.</p>"
+        esc = html.escape
+        rows = "".join(
+            f"<tr><td>{esc(t.name)}</td><td>{esc(t.source)}"
+            f"{' (read-only)' if t.read_only else ''}</td><td>{esc(t.cluster or '')}</td>"
+            f"<td><code>{esc(template_resources(t))}</code></td>"
+            f"<td>{esc(t.description)}</td></tr>"
+            for t in self
+        )
+        return (
+            '<table class="jp-pwlab-templates"><tr><th>name</th><th>source</th>'
+            f"<th>cluster</th><th>resources</th><th>description</th></tr>{rows}</table>"
         )

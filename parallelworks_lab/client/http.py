@@ -11,6 +11,8 @@ from urllib.parse import quote, urlsplit
 import httpx
 
 from ..errors import Conflict, FieldError, InvalidRequest, NotFound, PWLabError
+from ..guidance.models import Suggestion
+from ..guidance.templates import Template, TemplateIn
 from ..models import ClusterDetail, ClusterSummary, JobSubmit, LogChunk
 from ..models import Job as JobInfo
 from ..models import JobList as JobPage
@@ -85,6 +87,8 @@ class HttpTransport:
             ) from None
         if response.status_code >= 400:
             raise _error_from_response(response)
+        if response.status_code == 204:
+            return None
         try:
             return response.json()
         except ValueError:
@@ -136,6 +140,21 @@ class HttpTransport:
 
     def events(self) -> EventStream:
         return _WebSocketEvents(self.server)
+
+    def suggest(self, request: JobSubmit) -> Suggestion:
+        body = request.model_dump(mode="json", exclude_none=True)
+        return Suggestion.model_validate(self._call("POST", "suggestions", json=body))
+
+    def templates(self) -> list[Template]:
+        body = self._call("GET", "templates")
+        return [Template.model_validate(t) for t in body["templates"]]
+
+    def save_template(self, template: TemplateIn) -> Template:
+        body = template.model_dump(mode="json", exclude_unset=True)
+        return Template.model_validate(self._call("POST", "templates", json=body))
+
+    def delete_template(self, name: str) -> None:
+        self._call("DELETE", f"templates/{_seg(name)}")
 
     def close(self) -> None:
         self._http.close()

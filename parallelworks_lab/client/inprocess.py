@@ -14,6 +14,8 @@ from collections.abc import Coroutine
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Optional, TypeVar, Union
 
+from ..guidance.models import Suggestion
+from ..guidance.templates import Template, TemplateIn
 from ..models import ClusterDetail, ClusterSummary, JobSubmit, LogChunk
 from ..models import Job as JobInfo
 from ..models import JobList as JobPage
@@ -85,6 +87,7 @@ def server_config() -> dict[str, Any]:
             ("db_path", ""),
             ("poll_interval", 5.0),
             ("backend_classes", {}),
+            ("templates_dir", ""),
         )
     }
 
@@ -99,13 +102,14 @@ class _ServiceThread:
         backend_classes: dict[str, str],
         root_dir: Path,
         poll_interval: float,
+        templates_dir: Optional[Path] = None,
     ) -> None:
         self.db_path = db_path
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._run, name="pwlab-service", daemon=True)
         self._thread.start()
         self.service: JobService = self.call(
-            self._build(db_path, clusters, backend_classes, root_dir, poll_interval)
+            self._build(db_path, clusters, backend_classes, root_dir, poll_interval, templates_dir)
         )
         atexit.register(self.close)
 
@@ -120,6 +124,7 @@ class _ServiceThread:
         backend_classes: dict[str, str],
         root_dir: Path,
         poll_interval: float,
+        templates_dir: Optional[Path],
     ) -> JobService:
         from ..service import DEFAULT_BACKENDS, JobService
         from ..store import JobStore
@@ -131,6 +136,7 @@ class _ServiceThread:
             state_dir=db_path.parent,
             root_dir=root_dir,
             poll_interval=poll_interval,
+            templates_dir=templates_dir,
         )
         await service.start()
         return service
@@ -208,6 +214,7 @@ class InProcessTransport:
                     dict(config["backend_classes"]),
                     Path(root_dir or os.getcwd()).resolve(),
                     float(poll_interval or config["poll_interval"]),
+                    Path(config["templates_dir"]).expanduser() if config["templates_dir"] else None,
                 )
                 _SERVICES[path] = runner
         return cls(runner)
@@ -241,7 +248,7 @@ class InProcessTransport:
         )
 
     def job(self, job_id: str) -> JobInfo:
-        return self._sync(lambda: self.service.get_job(job_id))
+        return self._runner.call(self.service.job_detail(job_id))
 
     def action(self, job_id: str, action: str) -> JobInfo:
         method = {"cancel": self.service.cancel, "hold": self.service.hold}.get(
@@ -254,6 +261,18 @@ class InProcessTransport:
 
     def events(self) -> EventStream:
         return self._sync(lambda: _QueueEvents(self.service, self._runner.loop))
+
+    def suggest(self, request: JobSubmit) -> Suggestion:
+        return self._sync(lambda: self.service.suggest(request))
+
+    def templates(self) -> list[Template]:
+        return self._sync(self.service.list_templates)
+
+    def save_template(self, template: TemplateIn) -> Template:
+        return self._runner.call(self.service.save_template(template))
+
+    def delete_template(self, name: str) -> None:
+        self._sync(lambda: self.service.delete_template(name))
 
     def close(self) -> None:
         """The shared service keeps running until the process exits (or ``shutdown()``)."""

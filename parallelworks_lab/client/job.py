@@ -14,10 +14,12 @@ from urllib.parse import quote
 from pydantic import ValidationError
 
 from .. import notebook_job
+from ..guidance.models import PartitionLoad, Provenance, ReasonExplanation, Usage
 from ..models import Job as JobInfo
 from ..models import LogChunk, ResourceRequest
 from ..states import JobState
 from .display import format_elapsed, format_time, state_badge
+from .guidance import job_rows, rows_html, rows_text
 from .http import API_BASE, _seg
 
 if TYPE_CHECKING:
@@ -101,6 +103,35 @@ class Job:
     @property
     def working_dir(self) -> Optional[str]:
         return self._info.working_dir
+
+    @property
+    def reason_explained(self) -> Optional[ReasonExplanation]:
+        """The reason in plain words (``summary``), with what to do about it (``advice``)."""
+        return self._info.reason_explained
+
+    @property
+    def estimated_start(self) -> Optional[datetime]:
+        """When the scheduler expects this waiting job to start (None when it does not say)."""
+        return self._info.estimated_start
+
+    @property
+    def partition_load(self) -> Optional[PartitionLoad]:
+        """How busy a waiting job's partition is; only in a job fetched by id (``refresh``)."""
+        return self._info.partition_load
+
+    @property
+    def usage(self) -> Optional[Usage]:
+        """What a finished job used beside what it asked for (the efficiency card)."""
+        return self._info.usage
+
+    @property
+    def provenance(self) -> Optional[Provenance]:
+        """Where the job came from: notebook and cell, git commit, modules, user."""
+        return self._info.provenance
+
+    def guidance(self) -> str:
+        """Why it waits and when it should start, or what it used, and where it came from."""
+        return rows_text(job_rows(self._info), indent="")
 
     @property
     def elapsed(self) -> Optional[timedelta]:
@@ -224,11 +255,13 @@ class Job:
         return text
 
     def __repr__(self) -> str:
-        return (
+        head = (
             f"<Job {self.id} {self.name!r} on {self.cluster!r}: {self.state.value}"
             + (f" ({self.reason})" if self.reason else "")
             + ">"
         )
+        rows = job_rows(self._info)
+        return head + ("\n" + rows_text(rows) if rows else "")
 
     def _links(self) -> list[tuple[str, str]]:
         base = self._client._transport.link_base
@@ -272,8 +305,9 @@ class Job:
         if self.output_notebook:
             rows.append(("Output", f"<code>{esc(self.output_notebook)}</code>"))
         links = self._links()
+        tail: list[tuple[str, str]] = []
         if links:
-            rows.append(
+            tail.append(
                 (
                     "Links",
                     " · ".join(
@@ -282,11 +316,18 @@ class Job:
                     ),
                 )
             )
-        body = "".join(
-            f'<tr><th style="text-align:left;padding-right:1em">{k}</th>'
-            f'<td style="text-align:left">{v}</td></tr>'
-            for k, v in rows
-        )
+
+        def table_rows(pairs: list[tuple[str, str]]) -> str:
+            return "".join(
+                f'<tr><th style="text-align:left;padding-right:1em">{k}</th>'
+                f'<td style="text-align:left">{v}</td></tr>'
+                for k, v in pairs
+            )
+
+        # Guidance (reason, start estimate, efficiency card, provenance) between the job's
+        # facts and its links; its text is escaped by rows_html.
+        guidance = rows_html(job_rows(self._info))
+        body = table_rows(rows) + guidance + table_rows(tail)
         return f'<table class="jp-pwlab-job">{body}</table>'
 
 
