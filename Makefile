@@ -35,7 +35,7 @@ help:
 	@echo "                  against the dev clusters it starts (dev/slurm, dev/sge) when they are"
 	@echo "                  not up; plus the wheel check (installs the built wheel in a fresh venv)"
 	@echo "make ui-test    - Galata end-to-end tests in Debian's Chromium (installs it if missing)"
-	@echo "make bench      - run the benchmarks in bench/ (API overhead, scheduler load)"
+	@echo "make bench      - run the benchmarks in bench/ (API overhead, poll stall at 10,000 jobs, scheduler load)"
 	@echo "make slurm-up   - start the dev Slurm cluster (dev/slurm); make slurm-down stops it"
 	@echo "make slurm-down - stop the dev Slurm cluster"
 	@echo "make sge-up     - start the dev Grid Engine cluster (dev/sge); make sge-down stops it"
@@ -101,7 +101,8 @@ test: install
 	exit $$status
 
 bench: install
-	$(BIN)/python bench/bench_api.py; a=$$?; $(BIN)/python bench/bench_slurm.py; exit $$((a || $$?))
+	$(BIN)/python bench/bench_api.py; a=$$?; $(BIN)/python bench/bench_poll.py; b=$$?; \
+	$(BIN)/python bench/bench_slurm.py; exit $$((a || b || $$?))
 
 slurm-up:
 	bash dev/slurm/up.sh
