@@ -10,6 +10,7 @@ import asyncio
 import hashlib
 import importlib
 import logging
+import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -19,7 +20,8 @@ from .backends.base import Backend, BackendContext, SubmitRequest, storable_answ
 from .clusters import DEFAULT_CLUSTERS, Cluster, ClusterConfig
 from .errors import ClusterUnreachable, Conflict, FieldError, InvalidRequest, NotFound, PWLabError
 from .guidance import provenance
-from .guidance.models import PartitionLoad, Provenance, Suggestion
+from .guidance.models import PartitionLoad, Provenance, ReasonExplanation, Suggestion
+from .guidance.reasons import explain_details
 from .guidance.suggest import RUNS_LOOKED_AT, suggest
 from .guidance.templates import Template, TemplateIn, TemplateStore
 from .limits import check_limits, pick_partition
@@ -45,6 +47,7 @@ DEFAULT_BACKENDS = {
     "slurmrest": "parallelworks_lab.backends.slurmrest.SlurmRestBackend",
 }
 LOG_CHUNK_LIMIT = 1 << 20  # bytes per log request
+DETAILS_TTL = 60.0  # seconds a scheduler's words on a waiting job are reused
 MAX_LIST_LIMIT = 1000
 # A cursor is a row number of the store: SQLite integers are signed 64-bit.
 MAX_CURSOR = (1 << 63) - 1
@@ -140,6 +143,7 @@ class JobService:
         self.poll_interval = poll_interval
         self._listeners: list[JobListener] = []
         self.templates = TemplateStore(templates_dir, state_dir / "templates", self.log)
+        self._details_cache: dict[tuple[str, str], tuple[float, list[str]]] = {}
         self._submitting: set[str] = set()
         self._started = False
         self._start_lock = asyncio.Lock()
@@ -312,7 +316,34 @@ class JobService:
         except PWLabError:
             partitions = cluster.cached_partitions()  # unreachable: the last known, if any
         job.partition_load = partition_load(job, partitions)
+        details = await self._wait_details(cluster, job)
+        if details:
+            explained = job.reason_explained or ReasonExplanation(
+                code="scheduling info",
+                summary="The scheduler has not started it yet; what it says is below.",
+                known=True,
+            )
+            job.reason_explained = explained.model_copy(update={"details": details})
         return job
+
+    async def _wait_details(self, cluster: Cluster, job: Job) -> list[str]:
+        """The scheduler's own words on a waiting job, at most one command per job a minute."""
+        if job.native_id is None:
+            return []
+        key = (cluster.id, job.native_id)
+        cached = self._details_cache.get(key)
+        now = time.monotonic()
+        if cached is not None and now - cached[0] < DETAILS_TTL:
+            return cached[1]
+        try:
+            lines = await asyncio.wait_for(cluster.backend.wait_details(job.native_id), 10)
+        except (PWLabError, OSError, asyncio.TimeoutError):
+            lines = []
+        details = explain_details(lines)
+        if len(self._details_cache) > 1000:
+            self._details_cache.clear()
+        self._details_cache[key] = (now, details)
+        return details
 
     def get_submission(self, job_id: str) -> JobSubmit:
         """What was submitted for this job (for an array task: its array job's submission)."""

@@ -231,6 +231,11 @@ export interface IReasonExplained {
    * Whether the server knows this code.
    */
   known: boolean;
+  /**
+   * What the scheduler itself says, in plain words where recognised (Grid
+   * Engine's scheduling info; job detail only).
+   */
+  details?: string[];
 }
 
 /**

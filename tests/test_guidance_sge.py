@@ -18,10 +18,12 @@ from parallelworks_lab.backends.sge import (
     SGEBackend,
     category_requests,
     parse_qacct,
+    parse_scheduling_info,
     qacct_memory_mb,
     qacct_seconds,
     request_memory_mb,
 )
+from parallelworks_lab.guidance.reasons import explain_details
 from parallelworks_lab.models import JobSubmit, ResourceRequest
 from parallelworks_lab.states import TERMINAL_STATES, JobState
 
@@ -182,3 +184,45 @@ def test_qacct_usage_parsing(tmp_path):
     assert qacct_memory_mb("316.715M") == 316.715 and qacct_memory_mb("") is None
     assert request_memory_mb("1G") == 1024 and request_memory_mb("1000m") == 1e9 / 2**20
     assert category_requests("-U x -l h_rt=60,gpu=1 -pe smp 2") == {"h_rt": "60", "gpu": "1"}
+
+
+async def test_scheduling_info_in_plain_words_when_someone_looks(sge_cluster, tmp_path):
+    async with sge_service(sge_cluster, "sge", tmp_path) as service:
+        # More slots than the cluster has: Grid Engine keeps it waiting and says why.
+        job = await service.submit(
+            JobSubmit(cluster="sge", script="#!/bin/bash\n#$ -pe smp 99\ntrue\n")
+        )
+        try:
+            await until(service, job.id, lambda j: j.state is JobState.QUEUED)
+
+            async def explained() -> list[str]:
+                detail = await service.job_detail(job.id)
+                return detail.reason_explained.details if detail.reason_explained else []
+
+            lines = await eventually(explained, bool, "Grid Engine's scheduling info", 60)
+            assert any("parallel environment 'smp' has only" in line for line in lines), lines
+            commands = service.clusters["sge"].backend.commands_run
+            await service.job_detail(job.id)  # within a minute: the same words, no command
+            assert service.clusters["sge"].backend.commands_run == commands
+        finally:
+            await service.cancel(job.id)
+
+
+def test_scheduling_info_parsing():
+    text = (
+        "job_type:                   NONE\n"
+        'scheduling info:            cannot run in PE "smp" because it only offers 0 slots'
+        "Following jobs do not exist: \n"
+        '                            queue instance "all.q@h1" dropped because it is full\n'
+        '                            queue instance "all.q@h1" dropped because it is full\n'
+        "                            something new the scheduler says\n"
+    )
+    lines = parse_scheduling_info(text)
+    assert lines[0] == 'cannot run in PE "smp" because it only offers 0 slots'
+    assert explain_details(lines) == [
+        "The parallel environment 'smp' has only 0 free slots now, fewer than the job asks "
+        "for: it waits for slots, or never starts if it asks for more than the cluster has.",
+        "Queue all.q@h1 is full.",
+        "something new the scheduler says",
+    ]
+    assert parse_scheduling_info("job_number: 1\n") == []

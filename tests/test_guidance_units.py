@@ -118,3 +118,16 @@ def test_local_start_estimates_first_in_first_out():
     assert estimate_starts(2, now, [Running(2, None)], [Waiting("7", 1, 5)]) == {}
     # Free CPUs now: the estimate is now.
     assert estimate_starts(4, now, [Running(2, 1600.0)], [Waiting("8", 2, 5)]) == {"8": now}
+
+
+def test_the_notebook_display_lists_the_schedulers_words():
+    from parallelworks_lab.client.guidance import reason_rows
+    from parallelworks_lab.guidance.models import ReasonExplanation
+
+    explained = ReasonExplanation(
+        code="scheduling info",
+        summary="The scheduler has not started it yet; what it says is below.",
+        known=True,
+        details=["Queue all.q@h1 is full."],
+    )
+    assert ("The scheduler says", "Queue all.q@h1 is full.") in reason_rows(explained, True)

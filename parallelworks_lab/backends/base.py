@@ -198,6 +198,12 @@ class Backend(abc.ABC):
         know yet are left out and asked about again next interval."""
         return {}
 
+    async def wait_details(self, native_id: str) -> list[str]:
+        """What the scheduler itself says about why a waiting job has not started, word for
+        word, where that costs a command of its own (asked only when someone opens the job,
+        and cached by the caller). Empty when the scheduler has nothing more to say."""
+        return []
+
     @abc.abstractmethod
     async def cancel(self, native_id: str) -> None: ...
 

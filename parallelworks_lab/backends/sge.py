@@ -545,6 +545,14 @@ class SGEBackend(CommandLineBackend):
                 found[number] = replace(array_usage(tasks), source="qacct")
         return found
 
+    async def wait_details(self, native_id: str) -> list[str]:
+        """The "scheduling info" of ``qstat -j`` (the dev cluster and most sites set
+        ``schedd_job_info true``; without it Grid Engine says nothing here)."""
+        result = await self.run(["qstat", "-j", native_id.split(".", 1)[0]])
+        if result.returncode != 0:
+            return []
+        return parse_scheduling_info(result.stdout)
+
     async def find_by_token(self, submit_token: str) -> Optional[SubmitResult]:
         for row in await self._qstat():
             number = row.get("JB_job_number", "")
@@ -644,3 +652,19 @@ def _mem_mb(value: str) -> int:
         return 0
     scale = {"": 1 / 2**20, "K": 1 / 1024, "M": 1, "G": 1024, "T": 2**20}[match.group(2)]
     return int(float(match.group(1)) * scale)
+
+
+def parse_scheduling_info(text: str) -> list[str]:
+    """The lines of ``qstat -j``'s "scheduling info:" field (continued on indented lines)."""
+    lines: list[str] = []
+    inside = False
+    for line in text.splitlines():
+        if line.startswith("scheduling info:"):
+            inside = True
+            line = line.split(":", 1)[1]
+        elif inside and (not line[:1].isspace() or not line.strip()):
+            break
+        if inside and line.strip():
+            lines.append(line.strip())
+    # qstat glues its "Following jobs do not exist" notice on; it is not about this job.
+    return [ln.split("Following jobs do not exist")[0].strip() for ln in lines if ln.strip()]

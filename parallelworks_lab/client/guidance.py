@@ -55,6 +55,8 @@ def reason_rows(explained: ReasonExplanation, waiting: bool) -> list[Row]:
     rows = [(label, text)]
     if explained.advice:
         rows.append(("What you can do", explained.advice))
+    for line in explained.details:
+        rows.append(("The scheduler says", line))
     return rows
 
 

@@ -14,6 +14,11 @@ class ReasonExplanation(BaseModel):
     summary: str = Field(description="One plain sentence.")
     advice: Optional[str] = Field(default=None, description="What the user can do about it.")
     known: bool = Field(description="False when the code is not in our list (shown raw).")
+    details: list[str] = Field(
+        default_factory=list,
+        description="What the scheduler itself says, in plain words where we recognise it "
+        "(Grid Engine's scheduling info; GET /jobs/{id} only).",
+    )
 
 
 class PartitionLoad(BaseModel):

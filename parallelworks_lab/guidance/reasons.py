@@ -309,3 +309,48 @@ def explain(code: Optional[str]) -> Optional[ReasonExplanation]:
         )
     summary, advice = found
     return ReasonExplanation(code=code, summary=summary, advice=advice, known=True)
+
+
+# Grid Engine's "scheduling info" sentences, in words a researcher reads without the manual.
+_SGE_DETAILS: tuple[tuple[re.Pattern[str], str], ...] = (
+    (
+        re.compile(r'cannot run in PE "([^"]+)" because it only offers (\d+) slots'),
+        "The parallel environment '{0}' has only {1} free slots now, fewer than the job asks "
+        "for: it waits for slots, or never starts if it asks for more than the cluster has.",
+    ),
+    (
+        re.compile(r'queue instance "([^"]+)" dropped because it is full'),
+        "Queue {0} is full.",
+    ),
+    (
+        re.compile(r'cannot run in queue "([^"]+)" because it offers only (\S+)'),
+        "Queue {0} cannot give what the job asks for (it offers only {1}).",
+    ),
+    (
+        re.compile(r"cannot run at host \"([^\"]+)\" because it offers only (\S+)"),
+        "Host {0} cannot give what the job asks for (it offers only {1}).",
+    ),
+    (
+        re.compile(r"has no permission for cluster queue \"([^\"]+)\""),
+        "You may not use queue {0}.",
+    ),
+    (
+        re.compile(r"dropped because it is temporarily not available"),
+        "A queue it could use is temporarily not available.",
+    ),
+)
+
+
+def explain_details(lines: list[str]) -> list[str]:
+    """Grid Engine's scheduling info, each line in plain words where we recognise it (the
+    scheduler's own words otherwise: never dropped)."""
+    out: list[str] = []
+    for line in lines:
+        for pattern, template in _SGE_DETAILS:
+            match = pattern.search(line)
+            if match:
+                out.append(template.format(*match.groups()))
+                break
+        else:
+            out.append(line)
+    return list(dict.fromkeys(out))  # the same sentence for many hosts: once

@@ -234,6 +234,28 @@ describe('guidance in the job detail', () => {
     expect(node.querySelector('[data-pwlab-detail="Reason"]')).toBeNull();
   });
 
+  it("lists the scheduler's own words on a waiting job", async () => {
+    const node = await show({
+      ...pendingJob(),
+      reason: null,
+      reason_explained: {
+        code: 'scheduling info',
+        summary: 'The scheduler has not started it yet; what it says is below.',
+        advice: null,
+        known: true,
+        details: ['Queue all.q@h1 is full.', 'A queue it could use is down.']
+      }
+    });
+    const items = node.querySelectorAll('[data-pwlab-reason-details] li');
+    expect(Array.from(items).map(li => li.textContent)).toEqual([
+      'Queue all.q@h1 is full.',
+      'A queue it could use is down.'
+    ]);
+    expect(text(node, '[data-pwlab-reason-details]')).toContain(
+      'The scheduler says:'
+    );
+  });
+
   it('shows an unknown code as the scheduler wrote it', async () => {
     const node = await show({
       ...pendingJob(),

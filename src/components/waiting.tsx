@@ -40,6 +40,18 @@ export function WaitingInfo(props: {
               {explained.advice}
             </p>
           )}
+          {explained.details && explained.details.length > 0 && (
+            <div className="jp-pwlab-reason-details" data-pwlab-reason-details>
+              <span className="jp-pwlab-reason-advice-label">
+                The scheduler says:
+              </span>
+              <ul>
+                {explained.details.map(line => (
+                  <li key={line}>{line}</li>
+                ))}
+              </ul>
+            </div>
+          )}
         </>
       ) : code ? (
         <p className="jp-pwlab-reason-summary" data-pwlab-reason-summary>
