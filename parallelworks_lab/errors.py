@@ -74,6 +74,22 @@ class ClusterUnreachable(PWLabError):
         super().__init__(f"Cluster '{cluster}' is unreachable: {detail}", [], 503)
 
 
+class RateLimited(ClusterUnreachable):
+    """The scheduler refuses calls because this user made too many (Slurm 23.02+ ``rl_enable``):
+    nothing is wrong with the job or the cluster; slow down and ask again (429)."""
+
+    cluster_status = "rate_limited"
+
+    def __init__(self, cluster: str, detail: str) -> None:
+        super().__init__(cluster, detail)
+        self.message = (
+            f"The scheduler of cluster '{cluster}' is rate-limiting you (too many requests in a "
+            f"short time: {detail}). parallelworks-lab slows down and asks again; nothing is "
+            "lost. Try again in a minute."
+        )
+        self.status = 429
+
+
 class CredentialsRejected(ClusterUnreachable):
     """The cluster answers but refuses our credentials (a token, an API key): a person must act."""
 

@@ -247,7 +247,8 @@ class ClusterSummary(BaseModel):
     name: str
     kind: str
     status: str = Field(
-        description="ok, unreachable, auth_rejected (credentials refused) or error; clusters "
+        description="ok, unreachable, auth_rejected (credentials refused), rate_limited (the "
+        "scheduler refuses calls for a while: the extension slows down) or error; clusters "
         "from a provider (ACTIVATE) also off, starting, stopping and degraded (no SSH)"
     )
     status_message: Optional[str] = None

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
@@ -16,13 +17,17 @@ from typing import Optional, Union
 
 from .backends.base import JobStatus, UsageRecord, storable_answer
 from .clusters import Cluster
-from .errors import ClusterUnreachable, PWLabError
+from .errors import ClusterUnreachable, PWLabError, RateLimited
 from .guidance.usage import build_usage
 from .models import Job
 from .states import JobState
 from .store import JobStore, LiveRow
 
 MAX_BACKOFF_SECONDS = 60.0
+# Under a scheduler's rate limit: at most one query this often, for this long after the last
+# refusal (Slurm sites refill a user's calls at about 4 a minute).
+RATE_LIMITED_INTERVAL = 15.0
+RATE_LIMITED_COOLDOWN = 120.0
 # Wake-ups closer together than this are merged into one poll (e.g. a burst of job ends).
 MIN_GAP_SECONDS = 0.2
 ESTIMATE_SLACK = 60.0  # seconds
@@ -68,6 +73,7 @@ class Poller:
 
     async def _run(self) -> None:
         failures = 0
+        slow_until = 0.0  # after a rate limit: no faster than RATE_LIMITED_INTERVAL until then
         while True:
             try:
                 asked = await self.poll_once()
@@ -87,11 +93,18 @@ class Poller:
                 )
                 if self.cluster.set_status(status, message):
                     self._on_status_change(self.cluster)
+                if isinstance(exc, RateLimited):
+                    slow_until = time.monotonic() + RATE_LIMITED_COOLDOWN
             delay = self.interval
             if failures:
                 delay = min(self.interval * 2**failures, MAX_BACKOFF_SECONDS)
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=delay)
+            if time.monotonic() < slow_until:
+                # The scheduler refills a user's calls slowly (sites: 4 a minute): one success
+                # must not bring back fast polling, and wake-ups (a submit, a click) wait too.
+                await asyncio.sleep(max(delay, RATE_LIMITED_INTERVAL))
+            else:
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout=delay)
             self._wake.clear()
             await asyncio.sleep(MIN_GAP_SECONDS)
 

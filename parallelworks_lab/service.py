@@ -18,7 +18,15 @@ from typing import Any, Optional, Union
 
 from .backends.base import Backend, BackendContext, SubmitRequest, storable_answer
 from .clusters import DEFAULT_CLUSTERS, Cluster, ClusterConfig
-from .errors import ClusterUnreachable, Conflict, FieldError, InvalidRequest, NotFound, PWLabError
+from .errors import (
+    ClusterUnreachable,
+    Conflict,
+    FieldError,
+    InvalidRequest,
+    NotFound,
+    PWLabError,
+    RateLimited,
+)
 from .guidance import provenance
 from .guidance.models import PartitionLoad, Provenance, ReasonExplanation, Suggestion
 from .guidance.reasons import explain_details
@@ -447,8 +455,8 @@ class JobService:
                     after_native_ids=after_native,
                 )
             )
-        except InvalidRequest:
-            # The scheduler refused it: nothing was queued, so nothing to keep.
+        except (InvalidRequest, RateLimited):
+            # The scheduler refused it (bad request, or too many calls): nothing was queued.
             self.store.delete(job_id)
             raise
         except Exception as exc:

@@ -20,6 +20,7 @@ const CLUSTER_STATUSES: readonly ClusterStatus[] = [
   'ok',
   'unreachable',
   'auth_rejected',
+  'rate_limited',
   'error',
   'off',
   'starting',

@@ -77,6 +77,7 @@ export type ClusterStatus =
   | 'ok'
   | 'unreachable'
   | 'auth_rejected'
+  | 'rate_limited'
   | 'error'
   | 'off'
   | 'starting'

@@ -14,7 +14,7 @@ from typing import Any, ClassVar, Optional
 
 from pydantic import Field
 
-from ..errors import ClusterUnreachable, Conflict, InvalidRequest
+from ..errors import ClusterUnreachable, Conflict, InvalidRequest, RateLimited
 from ..transports import (
     CommandResult,
     LocalTransport,
@@ -62,6 +62,8 @@ class CommandLineBackend(Backend):
     settings: CommandLineSettings
     #: Lower-case fragments of a failed command's output meaning "the scheduler did not answer".
     unreachable_markers: ClassVar[tuple[str, ...]] = ()
+    #: ... and meaning "the scheduler refuses this user's calls for now" (a rate limit).
+    rate_limit_markers: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, settings: BackendSettings, context: Any) -> None:
         super().__init__(settings, context)
@@ -118,6 +120,8 @@ class CommandLineBackend(Backend):
                 self.context.cluster_id, f"{argv[0]}: command not found on the cluster"
             )
         output = (result.stderr + result.stdout).lower()
+        if result.returncode != 0 and any(m in output for m in self.rate_limit_markers):
+            raise RateLimited(self.context.cluster_id, last_line(result.stderr))
         if result.returncode != 0 and any(m in output for m in self.unreachable_markers):
             raise ClusterUnreachable(self.context.cluster_id, last_line(result.stderr))
         return result

@@ -67,6 +67,9 @@ UNREACHABLE_MARKERS = (
     "connection refused",
     "communication connection failure",
 )
+# What Slurm 23.02+ prints when rl_enable refuses a user's RPC (SLURMCTLD_COMMUNICATIONS_BACKOFF:
+# "Rate limit exceeded, please retry momentarily").
+RATE_LIMIT_MARKERS = ("rate limit exceeded",)
 # sbatch error text -> the request field it is about.
 SBATCH_ERROR_FIELDS = (
     # Before "partition": "Invalid account or account/partition combination specified".
@@ -356,6 +359,7 @@ class SlurmBackend(CommandLineBackend):
     settings_class = SlurmSettings
     settings: SlurmSettings
     unreachable_markers = UNREACHABLE_MARKERS
+    rate_limit_markers = RATE_LIMIT_MARKERS
 
     def __init__(self, settings: BackendSettings, context: Any) -> None:
         super().__init__(settings, context)

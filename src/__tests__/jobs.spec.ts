@@ -464,6 +464,20 @@ describe('credentials rejected', () => {
   });
 });
 
+describe('rate-limited', () => {
+  it('says the extension slows down, with its own class', () => {
+    expect(clusterStatusClass('rate_limited')).toBe(
+      'jp-pwlab-cluster-rate_limited'
+    );
+    const cluster = makeCluster({
+      id: 'hpc',
+      status: 'rate_limited',
+      status_message: "The scheduler of cluster 'hpc' is rate-limiting you"
+    });
+    expect(clusterStatusLabel(cluster)).toBe('rate-limited: slowing down');
+  });
+});
+
 describe('clusters from a provider', () => {
   it('shows platform states and drops a removed cluster', () => {
     const clusters = new Map([

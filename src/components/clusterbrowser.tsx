@@ -69,6 +69,8 @@ export function clusterStatusLabel(cluster: ICluster): string {
       return 'unreachable';
     case 'auth_rejected':
       return 'credentials rejected';
+    case 'rate_limited':
+      return 'rate-limited: slowing down';
     case 'off':
     case 'starting':
     case 'stopping':
