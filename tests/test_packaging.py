@@ -50,6 +50,9 @@ def source_tree(dest: Path) -> Path:
 
 
 @pytest.mark.slow
+# Builds the wheel and installs it with JupyterLab into a fresh venv: ~90 s on an idle 2-core
+# machine, much more on a loaded one; the default 120 s left no margin.
+@pytest.mark.timeout(600)
 def test_wheel_installs_and_enables_both_extensions_without_node(tmp_path):
     if not (LABEXT / "static" / "style.js").exists():
         pytest.fail("the labextension is not built: run `make build` (make test does it first)")
