@@ -192,6 +192,16 @@ class JobSubmit(StrictModel):
         return f"#!/bin/bash\n{self.command}\n"
 
 
+class StoredSubmission(JobSubmit):
+    """``GET /jobs/{id}/submission``: what was submitted, to resubmit with edits."""
+
+    redacted_env: list[str] = Field(
+        default_factory=list,
+        description="Secret-named env variables (*TOKEN*, *SECRET*, *PASSWORD*, *KEY*) whose "
+        "values are not kept after submission: blank in `env`, to be re-entered.",
+    )
+
+
 class Job(BaseModel):
     """A job as the API shows it."""
 
@@ -252,6 +262,12 @@ class ClusterSummary(BaseModel):
     )
     status_message: Optional[str] = None
     description: str = ""
+    outputs_readable_by: str = Field(
+        default="only you",
+        description="Who can read the output files of jobs submitted here (from the cluster's "
+        "output_umask): 'only you', 'you and your group' or 'every account on the machine'.",
+    )
+    output_umask: str = Field(default="077", description="The umask jobs are submitted with.")
     python: str = Field(
         default="python3", description="Interpreter that runs Python cells/notebooks as jobs."
     )

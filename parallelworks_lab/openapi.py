@@ -19,6 +19,7 @@ from .models import (
     JobList,
     JobSubmit,
     LogChunk,
+    StoredSubmission,
 )
 
 REF = "#/components/schemas/{model}"
@@ -54,6 +55,7 @@ def _components() -> dict[str, Any]:
         LogChunk,
         ErrorBody,
         Suggestion,
+        StoredSubmission,
         Template,
         TemplateList,
     ]
@@ -167,7 +169,11 @@ def openapi_spec(base_url: str = "/") -> dict[str, Any]:
                     "summary": "What was submitted (script or command, resources, env, after)",
                     "parameters": [JOB_ID],
                     "responses": {
-                        "200": _json("JobSubmit", "The submit request"),
+                        "200": _json(
+                            "StoredSubmission",
+                            "The submit request; secret-named env values are blank and "
+                            "named in redacted_env",
+                        ),
                         **ERRORS,
                         **NOT_FOUND,
                     },

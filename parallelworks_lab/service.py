@@ -32,8 +32,10 @@ from .models import (
     LogChunk,
     Partition,
     ResourceRequest,
+    StoredSubmission,
 )
 from .poller import Poller
+from .privacy import redact_env, secret_names
 from .providers import PROVIDERS, ClusterProvider, load_provider_class
 from .states import JobState
 from .store import JobStore
@@ -314,17 +316,25 @@ class JobService:
         job.partition_load = partition_load(job, partitions)
         return job
 
-    def get_submission(self, job_id: str) -> JobSubmit:
-        """What was submitted for this job (for an array task: its array job's submission)."""
+    def get_submission(self, job_id: str) -> StoredSubmission:
+        """What was submitted for this job (for an array task: its array job's submission).
+
+        Secret-named env values are not kept: they come back blank, named in ``redacted_env``
+        (the user re-enters them to resubmit)."""
         self.get_job(job_id)  # 404 for unknown ids
         request = self.store.request(job_id) or {}
         parent = request.get("array_task_of")
         if isinstance(parent, str):
             return self.get_submission(parent)
         try:
-            return JobSubmit.model_validate(request)
+            submission = JobSubmit.model_validate(request)
         except ValueError:
             raise NotFound(f"job '{job_id}' has no stored submission") from None
+        return StoredSubmission(
+            **submission.model_dump(exclude={"env"}, exclude_unset=True),
+            env=redact_env(submission.env),
+            redacted_env=secret_names(submission.env),
+        )
 
     def list_jobs(
         self,
@@ -397,7 +407,8 @@ class JobService:
             name=name,
             resources=resources,
             submit_token=token,
-            request=request.model_dump(mode="json"),
+            # Secret-named env values go to the scheduler only, never into the store.
+            request=request.model_dump(mode="json") | {"env": redact_env(request.env)},
             working_dir=request.working_dir,
             provenance=self._provenance(cluster, request),
             script_hash=script_hash(request),
