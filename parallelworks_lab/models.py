@@ -127,6 +127,13 @@ class JobSubmit(StrictModel):
     source: Optional[JobSource] = Field(
         default=None, description="Where the submission came from (notebook and cell)."
     )
+    redacted_env: list[str] = Field(
+        default_factory=list,
+        max_length=1000,
+        description="In `GET /jobs/{id}/submission`: secret-named env variables (*TOKEN*, "
+        "*SECRET*, *PASSWORD*, *KEY*) whose values are not kept after submission, blank in "
+        "`env`. Sent back with a name still blank, the submission is refused: re-enter it.",
+    )
 
     @field_validator("script", "command")
     @classmethod
@@ -190,16 +197,6 @@ class JobSubmit(StrictModel):
             return self.script if self.script.startswith("#!") else f"#!/bin/bash\n{self.script}"
         assert self.command is not None
         return f"#!/bin/bash\n{self.command}\n"
-
-
-class StoredSubmission(JobSubmit):
-    """``GET /jobs/{id}/submission``: what was submitted, to resubmit with edits."""
-
-    redacted_env: list[str] = Field(
-        default_factory=list,
-        description="Secret-named env variables (*TOKEN*, *SECRET*, *PASSWORD*, *KEY*) whose "
-        "values are not kept after submission: blank in `env`, to be re-entered.",
-    )
 
 
 class Job(BaseModel):

@@ -19,7 +19,6 @@ from .models import (
     JobList,
     JobSubmit,
     LogChunk,
-    StoredSubmission,
 )
 
 REF = "#/components/schemas/{model}"
@@ -55,7 +54,6 @@ def _components() -> dict[str, Any]:
         LogChunk,
         ErrorBody,
         Suggestion,
-        StoredSubmission,
         Template,
         TemplateList,
     ]
@@ -170,7 +168,7 @@ def openapi_spec(base_url: str = "/") -> dict[str, Any]:
                     "parameters": [JOB_ID],
                     "responses": {
                         "200": _json(
-                            "StoredSubmission",
+                            "JobSubmit",
                             "The submit request; secret-named env values are blank and "
                             "named in redacted_env",
                         ),

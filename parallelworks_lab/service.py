@@ -32,7 +32,6 @@ from .models import (
     LogChunk,
     Partition,
     ResourceRequest,
-    StoredSubmission,
 )
 from .poller import Poller
 from .privacy import redact_env, secret_names
@@ -316,7 +315,7 @@ class JobService:
         job.partition_load = partition_load(job, partitions)
         return job
 
-    def get_submission(self, job_id: str) -> StoredSubmission:
+    def get_submission(self, job_id: str) -> JobSubmit:
         """What was submitted for this job (for an array task: its array job's submission).
 
         Secret-named env values are not kept: they come back blank, named in ``redacted_env``
@@ -330,10 +329,11 @@ class JobService:
             submission = JobSubmit.model_validate(request)
         except ValueError:
             raise NotFound(f"job '{job_id}' has no stored submission") from None
-        return StoredSubmission(
-            **submission.model_dump(exclude={"env"}, exclude_unset=True),
-            env=redact_env(submission.env),
-            redacted_env=secret_names(submission.env),
+        return submission.model_copy(
+            update={
+                "env": redact_env(submission.env),
+                "redacted_env": secret_names(submission.env),
+            }
         )
 
     def list_jobs(
@@ -394,6 +394,14 @@ class JobService:
                 errors.append(FieldError("after", f"job '{dep_id}' has not reached the scheduler"))
             else:
                 after_native.append(dep.native_id)
+        for var in request.redacted_env:
+            if request.env.get(var) == "":
+                errors.append(
+                    FieldError(
+                        f"env.{var}",
+                        "re-enter its value: secret values are not kept after a job is submitted",
+                    )
+                )
         if errors:
             raise InvalidRequest("; ".join(f"{e.field}: {e.message}" for e in errors), errors)
 
@@ -408,7 +416,8 @@ class JobService:
             resources=resources,
             submit_token=token,
             # Secret-named env values go to the scheduler only, never into the store.
-            request=request.model_dump(mode="json") | {"env": redact_env(request.env)},
+            request=request.model_dump(mode="json", exclude={"redacted_env"})
+            | {"env": redact_env(request.env)},
             working_dir=request.working_dir,
             provenance=self._provenance(cluster, request),
             script_hash=script_hash(request),

@@ -172,6 +172,10 @@ async def test_secret_env_reaches_the_job_and_nothing_else(api, jp_data_dir, jp_
     submission = answers[4]
     assert submission["env"] == {**{k: "" for k in env}, "PLAIN": "visible"}
     assert sorted(submission["redacted_env"]) == sorted(env)
+    # Sent back as it is, the blank secrets are refused: the user re-enters them.
+    status, refused = await api.call("POST", "jobs", submission)
+    assert status == 400 and "re-enter" in refused["message"], refused
+    assert {e["field"] for e in refused["errors"]} == {f"env.{k}" for k in env}
     # Not in the database's bytes (nor its journals), nor in the local job's folder.
     data = jp_data_dir / "parallelworks_lab"
     service.store._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
