@@ -78,15 +78,9 @@ def as_user(user: pwd.struct_passwd, argv: list[str], **kwargs: Any) -> subproce
 
 def can_read(user: pwd.struct_passwd, path: str) -> bool:
     """Whether ``user`` can open ``path`` for reading (a folder: list it)."""
-    code = (
-        "import os, sys\n"
-        "p = sys.argv[1]\n"
-        "try:\n"
-        "    os.listdir(p) if os.path.isdir(p) else open(p, 'rb').read(1)\n"
-        "except OSError:\n"
-        "    sys.exit(1)\n"
-    )
-    return as_user(user, [sys.executable, "-c", code, path]).returncode == 0
+    # /bin/sh, not this interpreter: it may live where other accounts cannot run it.
+    code = 'if [ -d "$1" ]; then ls -- "$1"; else head -c 1 -- "$1"; fi'
+    return as_user(user, ["/bin/sh", "-c", code, "sh", path]).returncode == 0
 
 
 class UserServer:
@@ -121,12 +115,16 @@ class UserServer:
             "PYTHONPATH": str(REPO),
         }
         with open(self.log, "wb") as log:
+            # Started as root, it drops to the account before the server starts (see there).
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "jupyter_server", f"--config={self.config}"],
-                user=user.pw_uid,
-                group=user.pw_gid,
-                extra_groups=[],
-                umask=0o022,
+                [
+                    sys.executable,
+                    str(Path(__file__).with_name("run_as_user.py")),
+                    str(user.pw_uid),
+                    str(user.pw_gid),
+                    "--",
+                    f"--config={self.config}",
+                ],
                 env=env,
                 cwd=self.home,
                 stdout=log,
