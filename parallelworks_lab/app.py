@@ -11,8 +11,9 @@ from tornado.ioloop import IOLoop
 from traitlets import Dict, Float, List, Unicode
 
 from .handlers import HANDLERS
+from .privacy import describe_changes, private_dir, tighten
 from .service import CLUSTER_EVENT, DEFAULT_BACKENDS, JOB_EVENT, JobService
-from .store import JobStore
+from .store import JobStore, journals
 from .store_schema import StoreVersionError
 
 EVENTS_DIR = Path(__file__).parent / "events"
@@ -58,8 +59,26 @@ class ParallelWorksLabApp(ExtensionApp):
             return Path(self.db_path).expanduser()
         return Path(jupyter_data_dir()) / "parallelworks_lab" / "jobs.sqlite"
 
+    def _make_private(self, db_file: Path) -> None:
+        """Tighten an existing install (never loosen, never delete), with one log line."""
+        state_dir = db_file.parent
+        roots = [db_file, *journals(db_file)]
+        if not self.db_path:
+            roots.append(state_dir)  # our own folder; a configured db_path's folder is the user's
+        changed = tighten(roots, recursive=[state_dir / "clusters", state_dir / "templates"])
+        if changed:
+            self.log.warning(
+                "parallelworks-lab: made %d file(s)/folder(s) private to you (they were readable "
+                "by other accounts): %s",
+                len(changed),
+                describe_changes(changed),
+            )
+
     def initialize_settings(self) -> None:
         db_file = self._db_file()
+        if not self.db_path:
+            private_dir(db_file.parent)
+        self._make_private(db_file)
         try:
             store = JobStore(db_file)
         except StoreVersionError as exc:

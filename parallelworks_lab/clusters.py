@@ -11,6 +11,7 @@ from .backends.base import Backend
 from .errors import ClusterUnreachable
 from .limits import options_schema
 from .models import CLUSTER_ID_PATTERN, ClusterDetail, ClusterSummary, Partition
+from .privacy import readers
 
 DEFAULT_CLUSTERS: list[dict[str, Any]] = [
     {"id": "local", "kind": "local", "description": "Runs jobs on the machine JupyterLab runs on."}
@@ -84,6 +85,8 @@ class Cluster:
             status=self.status,
             status_message=self.status_message,
             description=self.config.description,
+            outputs_readable_by=readers(self.backend.settings.umask),
+            output_umask=self.backend.settings.output_umask,
             python=self.config.python,
         )
 

@@ -127,6 +127,13 @@ class JobSubmit(StrictModel):
     source: Optional[JobSource] = Field(
         default=None, description="Where the submission came from (notebook and cell)."
     )
+    redacted_env: list[str] = Field(
+        default_factory=list,
+        max_length=1000,
+        description="In `GET /jobs/{id}/submission`: secret-named env variables (*TOKEN*, "
+        "*SECRET*, *PASSWORD*, *KEY*) whose values are not kept after submission, blank in "
+        "`env`. Sent back with a name still blank, the submission is refused: re-enter it.",
+    )
 
     @field_validator("script", "command")
     @classmethod
@@ -253,6 +260,12 @@ class ClusterSummary(BaseModel):
     )
     status_message: Optional[str] = None
     description: str = ""
+    outputs_readable_by: str = Field(
+        default="only you",
+        description="Who can read the output files of jobs submitted here (from the cluster's "
+        "output_umask): 'only you', 'you and your group' or 'every account on the machine'.",
+    )
+    output_umask: str = Field(default="077", description="The umask jobs are submitted with.")
     python: str = Field(
         default="python3", description="Interpreter that runs Python cells/notebooks as jobs."
     )

@@ -167,7 +167,11 @@ def openapi_spec(base_url: str = "/") -> dict[str, Any]:
                     "summary": "What was submitted (script or command, resources, env, after)",
                     "parameters": [JOB_ID],
                     "responses": {
-                        "200": _json("JobSubmit", "The submit request"),
+                        "200": _json(
+                            "JobSubmit",
+                            "The submit request; secret-named env values are blank and "
+                            "named in redacted_env",
+                        ),
                         **ERRORS,
                         **NOT_FOUND,
                     },

@@ -44,6 +44,7 @@ from .models import (
     ResourceRequest,
 )
 from .poller import Poller
+from .privacy import redact_env, secret_names
 from .providers import PROVIDERS, ClusterProvider, load_provider_class
 from .states import JobState
 from .store import JobStore
@@ -354,16 +355,25 @@ class JobService:
         return details
 
     def get_submission(self, job_id: str) -> JobSubmit:
-        """What was submitted for this job (for an array task: its array job's submission)."""
+        """What was submitted for this job (for an array task: its array job's submission).
+
+        Secret-named env values are not kept: they come back blank, named in ``redacted_env``
+        (the user re-enters them to resubmit)."""
         self.get_job(job_id)  # 404 for unknown ids
         request = self.store.request(job_id) or {}
         parent = request.get("array_task_of")
         if isinstance(parent, str):
             return self.get_submission(parent)
         try:
-            return JobSubmit.model_validate(request)
+            submission = JobSubmit.model_validate(request)
         except ValueError:
             raise NotFound(f"job '{job_id}' has no stored submission") from None
+        return submission.model_copy(
+            update={
+                "env": redact_env(submission.env),
+                "redacted_env": secret_names(submission.env),
+            }
+        )
 
     def list_jobs(
         self,
@@ -423,6 +433,14 @@ class JobService:
                 errors.append(FieldError("after", f"job '{dep_id}' has not reached the scheduler"))
             else:
                 after_native.append(dep.native_id)
+        for var in request.redacted_env:
+            if request.env.get(var) == "":
+                errors.append(
+                    FieldError(
+                        f"env.{var}",
+                        "re-enter its value: secret values are not kept after a job is submitted",
+                    )
+                )
         if errors:
             raise InvalidRequest("; ".join(f"{e.field}: {e.message}" for e in errors), errors)
 
@@ -436,7 +454,9 @@ class JobService:
             name=name,
             resources=resources,
             submit_token=token,
-            request=request.model_dump(mode="json"),
+            # Secret-named env values go to the scheduler only, never into the store.
+            request=request.model_dump(mode="json", exclude={"redacted_env"})
+            | {"env": redact_env(request.env)},
             working_dir=request.working_dir,
             provenance=self._provenance(cluster, request),
             script_hash=script_hash(request),

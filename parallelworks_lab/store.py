@@ -17,6 +17,7 @@ from typing import Any, Optional
 from .guidance.models import Provenance, Usage
 from .guidance.reasons import explain
 from .models import Job, ResourceRequest
+from .privacy import is_secret_name, private_dir, redact_env, tighten, touch_private
 from .states import TERMINAL_STATES, JobState
 from .store_schema import migrate
 
@@ -64,6 +65,11 @@ class LiveRow:
 LIVE_COLUMNS = ", ".join(f.name for f in fields(LiveRow))
 
 
+def journals(db_file: Path) -> list[Path]:
+    """SQLite's companion files of ``db_file`` (present or not)."""
+    return [db_file.with_name(db_file.name + s) for s in ("-wal", "-shm", "-journal")]
+
+
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
@@ -76,7 +82,10 @@ class JobStore:
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
         if str(path) != ":memory:":
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            # Private before SQLite creates it: its -wal/-shm/-journal files take its mode.
+            private_dir(self.path.parent, tighten_existing=False)
+            touch_private(self.path)
+            tighten(journals(self.path))
         self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
         self._db.row_factory = sqlite3.Row
         self._db.execute("PRAGMA journal_mode=WAL")
@@ -84,6 +93,31 @@ class JobStore:
         self._db.execute("PRAGMA busy_timeout=5000")
         #: The schema version the file had when opened (0: new); migrated forward if older.
         self.opened_version = migrate(self._db, str(path))
+        self.forget_secrets()
+
+    def forget_secrets(self) -> int:
+        """Blank secret-named env values kept by versions that stored them (new rows never
+        hold them): overwritten in place (secure_delete) and out of the WAL. Returns how many
+        rows changed."""
+        rows = self._db.execute(
+            "SELECT id, request FROM jobs WHERE request LIKE '%token%' OR request LIKE '%secret%'"
+            " OR request LIKE '%password%' OR request LIKE '%key%'"
+        ).fetchall()
+        changed = []
+        for job_id, text in rows:
+            try:
+                request = json.loads(text)
+                env = request.get("env") or {}
+                if not any(v for k, v in env.items() if is_secret_name(k)):
+                    continue
+            except (ValueError, AttributeError):
+                continue
+            changed.append((json.dumps({**request, "env": redact_env(env)}), job_id))
+        if changed:
+            self._db.execute("PRAGMA secure_delete=ON")
+            self._db.executemany("UPDATE jobs SET request = ? WHERE id = ?", changed)
+            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return len(changed)
 
     def close(self) -> None:
         self._db.close()

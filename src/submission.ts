@@ -127,6 +127,32 @@ export function parseEnv(
 }
 
 /**
+ * The comment a resubmitted form puts above a secret-named variable whose
+ * value the server did not keep (`# re-enter: NAME`).
+ */
+export const REENTER_PREFIX = '# re-enter the value (not kept by the server): ';
+
+/**
+ * Variables marked "re-enter" whose value is still empty.
+ */
+export function reenterMissing(
+  text: string,
+  env: Record<string, string>
+): string[] {
+  const missing: string[] = [];
+  for (const line of text.split('\n')) {
+    const trimmed = line.trim();
+    if (trimmed.startsWith(REENTER_PREFIX)) {
+      const name = trimmed.slice(REENTER_PREFIX.length).trim();
+      if (name in env && env[name] === '') {
+        missing.push(name);
+      }
+    }
+  }
+  return missing;
+}
+
+/**
  * The `POST jobs` body of a form, or what is wrong with it by field key.
  */
 export function buildSubmission(
@@ -172,8 +198,13 @@ export function buildSubmission(
   const env = parseEnv(state.env);
   if (!env.ok) {
     errors.env = env.error;
-  } else if (Object.keys(env.value).length) {
-    body.env = env.value;
+  } else {
+    const missing = reenterMissing(state.env, env.value);
+    if (missing.length) {
+      errors.env = `Re-enter the value of ${missing.join(', ')}: secret values are not kept after a job is submitted`;
+    } else if (Object.keys(env.value).length) {
+      body.env = env.value;
+    }
   }
   if (state.source?.notebook_path) {
     body.source = {
@@ -481,8 +512,13 @@ export function prefillFromJob(
     prefill.command = spec.command;
   }
   if (spec?.env) {
+    const redacted = new Set(spec.redacted_env ?? []);
     prefill.env = Object.entries(spec.env)
-      .map(([key, value]) => `${key}=${value}`)
+      .map(([key, value]) =>
+        redacted.has(key)
+          ? `${REENTER_PREFIX}${key}\n${key}=`
+          : `${key}=${value}`
+      )
       .join('\n');
   }
   // A job from a notebook cell, resubmitted, still comes from that cell.

@@ -102,6 +102,14 @@ export interface ICluster {
    * The interpreter that runs Python files on this cluster.
    */
   python?: string;
+  /**
+   * Who can read the output files of jobs submitted here ("only you", ...).
+   */
+  outputs_readable_by?: string;
+  /**
+   * The umask jobs are submitted with (octal, e.g. "077").
+   */
+  output_umask?: string;
 }
 
 /**
@@ -334,6 +342,11 @@ export interface IJobSubmission {
    * The notebook (and cell) the job comes from.
    */
   source?: IJobSource;
+  /**
+   * `GET jobs/{id}/submission` only: secret-named env variables whose values
+   * the server does not keep (blank in `env`); the user re-enters them.
+   */
+  redacted_env?: string[];
 }
 
 /**

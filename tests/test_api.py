@@ -61,6 +61,8 @@ async def test_clusters_list_and_detail(api):
             "status": "ok",
             "status_message": None,
             "description": "",
+            "outputs_readable_by": "only you",
+            "output_umask": "077",
             "python": "python3",
         }
     ]

@@ -14,10 +14,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar, Optional, TypeVar, Union
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ..errors import FieldError
 from ..models import Partition, ResourceRequest
+from ..privacy import DEFAULT_OUTPUT_UMASK, parse_umask
 from ..states import JobState
 from ..textcheck import storable
 
@@ -26,6 +27,24 @@ class BackendSettings(BaseModel):
     """Backend-specific cluster settings; each backend subclasses this with its own fields."""
 
     model_config = ConfigDict(extra="forbid")
+
+    output_umask: str = Field(
+        default=DEFAULT_OUTPUT_UMASK,
+        description="The umask jobs are submitted with, as an octal string: '077' (default) "
+        "makes their output files readable by the user only, '007' by the user's group too, "
+        "'022' by every account.",
+    )
+
+    @field_validator("output_umask")
+    @classmethod
+    def _octal_umask(cls, value: str) -> str:
+        parse_umask(value)
+        return value
+
+    @property
+    def umask(self) -> int:
+        """``output_umask`` as a number."""
+        return parse_umask(self.output_umask)
 
 
 @dataclass

@@ -103,6 +103,7 @@ class CommandLineBackend(Backend):
         input: Optional[str] = None,
         env: Optional[dict[str, str]] = None,
         idempotent: bool = True,
+        umask: Optional[int] = None,
     ) -> CommandResult:
         """Run a scheduler command; ClusterUnreachable when the scheduler could not be asked."""
         try:
@@ -112,6 +113,7 @@ class CommandLineBackend(Backend):
                 env={**self.settings.env, **(env or {})},
                 timeout=self.settings.command_timeout,
                 idempotent=idempotent,
+                umask=umask,
             )
         except TransportError as exc:
             raise ClusterUnreachable(self.context.cluster_id, str(exc)) from exc

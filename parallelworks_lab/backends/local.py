@@ -27,6 +27,15 @@ from ..environment import clean_environ
 from ..errors import Conflict, FieldError, NotFound
 from ..guidance.provenance import current_user
 from ..models import Partition, ResourceRequest
+from ..privacy import (
+    PRIVATE_DIR,
+    is_secret_name,
+    private_dir,
+    redact_env,
+    touch_private,
+    write_json_private,
+    write_private,
+)
 from ..states import JobState
 from ..transports.local import read_range
 from . import local_usage
@@ -97,9 +106,15 @@ def _crash_here(point: str) -> None:
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data))
-    tmp.replace(path)
+    write_json_private(path, data)
+
+
+def forget_secrets(job: LocalJob) -> None:
+    """Drop secret-named env values from a started job's meta.json (the process has them)."""
+    env = job.meta.get("env") or {}
+    if any(value for name, value in env.items() if is_secret_name(name)):
+        job.meta = {**job.meta, "env": redact_env(env)}
+        _write_json(job.dir / "meta.json", job.meta)
 
 
 @dataclass
@@ -132,7 +147,7 @@ class LocalJob:
 
     def set_held(self, held: bool) -> None:
         if held:
-            (self.dir / "held").touch()
+            touch_private(self.dir / "held")
         else:
             (self.dir / "held").unlink(missing_ok=True)
         self.held = held
@@ -214,7 +229,7 @@ class LocalBackend(Backend):
     # -- lifecycle ---------------------------------------------------------------------------
 
     async def start(self) -> None:
-        self.jobs_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.jobs_dir)
         highest = 0
         for entry in self.jobs_dir.iterdir():
             if not entry.name.isdigit():
@@ -223,6 +238,9 @@ class LocalBackend(Backend):
             job = self._load(entry.name)
             if job is None:
                 continue
+            if job.started is not None:
+                # Started while a crash stopped us from dropping its secrets: drop them now.
+                forget_secrets(job)
             if not job.finished():
                 self._active[job.native_id] = job
             elif job.final is not None:
@@ -306,7 +324,7 @@ class LocalBackend(Backend):
             self._next_id += 1
             job_dir = self.jobs_dir / native_id
             try:
-                job_dir.mkdir()
+                job_dir.mkdir(mode=PRIVATE_DIR)
             except FileExistsError:
                 continue
             return native_id, job_dir
@@ -316,7 +334,7 @@ class LocalBackend(Backend):
         working_dir = self.resolve_working_dir(request.working_dir)
         stdout_path = job_dir / "stdout"
         stderr_path = job_dir / "stderr"
-        (job_dir / "script.sh").write_text(request.script)
+        write_private(job_dir / "script.sh", request.script)
         meta = {
             "native_id": native_id,
             "token": request.submit_token,
@@ -601,8 +619,8 @@ class LocalBackend(Backend):
                 "PWLAB_CPUS_PER_TASK": str(meta["cpus_per_task"]),
             }
         )
-        Path(meta["stdout"]).touch()
-        Path(meta["stderr"]).touch()
+        touch_private(meta["stdout"])
+        touch_private(meta["stderr"])
         proc = await asyncio.create_subprocess_exec(
             "bash",
             str(WRAPPER),
@@ -610,6 +628,9 @@ class LocalBackend(Backend):
             meta["working_dir"],
             meta["stdout"],
             meta["stderr"],
+            # The job's own files (in its working directory) are created with this umask;
+            # the wrapper keeps its folder's files private whatever it is.
+            self.settings.output_umask,
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.DEVNULL,
@@ -626,6 +647,8 @@ class LocalBackend(Backend):
         # leave a running job unrecorded and make a restarted server start it a second time.
         job.started = {"pid": proc.pid, "create_time": create_time, "started_at": _now()}
         job.proc = proc
+        # The process has its environment: secret values need not stay on disk.
+        forget_secrets(job)
         task = asyncio.create_task(self._reap(proc))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)

@@ -8,11 +8,21 @@
 # forking the first, then restarted) exactly one gets it and runs the job; the other exits 75
 # (EX_TEMPFAIL) and writes nothing else. A restarted server adopts the job by this record.
 #
-# Usage: local_job.sh JOB_DIR WORKING_DIR STDOUT STDERR
+# Everything the wrapper creates in the job's folder is private (umask 077, whatever the server's
+# umask); the job's script runs with JOB_UMASK (the cluster's output_umask, default 077), like a
+# Slurm job runs with the umask it was submitted with.
+#
+# Usage: local_job.sh JOB_DIR WORKING_DIR STDOUT STDERR [JOB_UMASK]
+umask 077
 job_dir=$1
 working_dir=$2
 stdout_path=$3
 stderr_path=$4
+job_umask=${5:-077}
+case $job_umask in
+    [0-7][0-7][0-7] | 0[0-7][0-7][0-7]) ;;
+    *) job_umask=077 ;;
+esac
 
 record() {
     printf '%s\n' "$1" >"$job_dir/exit_code.tmp" && mv -f -- "$job_dir/exit_code.tmp" "$job_dir/exit_code"
@@ -29,7 +39,7 @@ if ! cd -- "$working_dir" 2>>"$stderr_path"; then
     record 1
     exit 1
 fi
-bash -- "$job_dir/script.sh" </dev/null >>"$stdout_path" 2>>"$stderr_path"
+(umask "$job_umask" && exec bash -- "$job_dir/script.sh") </dev/null >>"$stdout_path" 2>>"$stderr_path"
 status=$?
 # CPU time of everything the script ran and waited for (the efficiency card), before the
 # exit status: the server reads usage once it sees the status.

@@ -17,6 +17,7 @@ from typing import Optional
 
 import psutil
 
+from ..privacy import write_json_private
 from .base import UsageRecord
 
 SAMPLE_SECONDS = 1.0
@@ -60,11 +61,9 @@ def record_sample(job_dir: Path, peak: Peak, memory_mb: float, cpu_seconds: floa
     """Keep the highest figures seen; the file is rewritten only when one grew."""
     grown = Peak(max(peak.memory_mb, memory_mb), max(peak.cpu_seconds, cpu_seconds))
     if grown != peak:
-        temp = job_dir / (USAGE_FILE + ".tmp")
-        temp.write_text(
-            json.dumps({"memory_mb": grown.memory_mb, "cpu_seconds": grown.cpu_seconds})
+        write_json_private(
+            job_dir / USAGE_FILE, {"memory_mb": grown.memory_mb, "cpu_seconds": grown.cpu_seconds}
         )
-        temp.replace(job_dir / USAGE_FILE)
     return grown
 
 

@@ -21,6 +21,7 @@ from pydantic import Field
 
 from ..errors import ClusterUnreachable, FieldError, InvalidRequest
 from ..models import Partition, ResourceRequest
+from ..privacy import private_dir, write_json_private
 from ..states import JobState
 from .base import BackendSettings, JobStatus, SubmitRequest, SubmitResult, UsageRecord
 from .cli import CommandLineBackend, CommandLineSettings, last_line, leading_int
@@ -38,6 +39,11 @@ UNREACHABLE_MARKERS = (
 SGE_ARRAY = re.compile(r"^(\d+)(?:-(\d+)(?::(\d+))?)?(?:%(\d+))?$")
 # qacct -j takes one job id per call (see SGEBackend.usage): how many one usage() call asks.
 USAGE_LOOKUPS = 10
+
+#: The folder of a working directory that holds job outputs (see SGEBackend.output_dir).
+OUTPUT_DIR = "pwlab-output"
+#: Runs `mkdir -p -- DIR` then the rest of its arguments (one remote command, argv-quoted).
+MKDIR_THEN = ["sh", "-c", 'mkdir -p -- "$1" && shift && exec "$@"', "sh"]
 
 
 class SGESettings(CommandLineSettings):
@@ -230,9 +236,9 @@ class SGEBackend(CommandLineBackend):
             pass
 
     def _remember(self) -> None:
-        self._memory_file.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(self._memory_file.parent)
         memory = {"cancelled": sorted(self._cancelled), "held": sorted(self._held)}
-        self._memory_file.write_text(json.dumps(memory))
+        write_json_private(self._memory_file, memory)
 
     # -- discovery ---------------------------------------------------------------------------
 
@@ -290,8 +296,15 @@ class SGEBackend(CommandLineBackend):
 
     # -- submit ------------------------------------------------------------------------------
 
+    def output_dir(self, working_dir: str) -> str:
+        """Where a job's -o/-e files go: a folder of ours in the working directory, created with
+        the cluster's output_umask (0700 by default). Grid Engine creates output files with its
+        execution daemon's umask, not the submitter's: the folder is what keeps them private."""
+        return f"{working_dir.rstrip('/')}/{OUTPUT_DIR}"
+
     def qsub_argv(self, request: SubmitRequest, working_dir: str) -> list[str]:
         res = request.resources
+        out_dir = self.output_dir(working_dir)
         # Our id too: two clusters sharing a home directory can hand out the same job number.
         stem = (
             f"pwlab-$JOB_ID.$TASK_ID-{request.job_id}"
@@ -308,9 +321,9 @@ class SGEBackend(CommandLineBackend):
             "-wd",
             working_dir,
             "-o",
-            f"{working_dir.rstrip('/')}/{stem}.out",
+            f"{out_dir}/{stem}.out",
             "-e",
-            f"{working_dir.rstrip('/')}/{stem}.err",
+            f"{out_dir}/{stem}.err",
             "-ac",
             f"{TOKEN_CONTEXT}={request.submit_token}",
         ]
@@ -345,7 +358,15 @@ class SGEBackend(CommandLineBackend):
     async def submit(self, request: SubmitRequest) -> SubmitResult:
         working_dir = await self.existing_working_dir(request.working_dir)
         argv = self.qsub_argv(request, working_dir)
-        result = await self.run(argv, input=request.script, env=request.env, idempotent=False)
+        # One command: make the output folder (with the umask), then qsub. The script itself
+        # sets the umask too: Grid Engine starts jobs with its daemon's, not the submitter's.
+        result = await self.run(
+            [*MKDIR_THEN, self.output_dir(working_dir), *argv],
+            input=with_umask(request.script, self.settings.umask),
+            env=request.env,
+            idempotent=False,
+            umask=self.settings.umask,
+        )
         if result.returncode != 0:
             raise _qsub_error(result.stderr or result.stdout)
         native_id = result.stdout.strip().split(".", 1)[0]
@@ -589,8 +610,21 @@ class SGEBackend(CommandLineBackend):
     ) -> tuple[Optional[str], Optional[str]]:
         if not working_dir:
             return None, None
-        stem = f"{working_dir.rstrip('/')}/pwlab-{parent_native_id}.{task}-{parent_job_id}"
+        stem = f"{self.output_dir(working_dir)}/pwlab-{parent_native_id}.{task}-{parent_job_id}"
         return f"{stem}.out", f"{stem}.err"
+
+
+def with_umask(script: str, umask: int) -> str:
+    """``script`` with ``umask NNN`` as its first command: after the ``#!`` line and the
+    comment block (``#$`` directives) at its top, which Grid Engine still reads."""
+    lines = script.splitlines(keepends=True)
+    at = 0
+    while at < len(lines) and (lines[at].startswith("#") or not lines[at].strip()):
+        at += 1
+    if at and not lines[at - 1].endswith("\n"):
+        lines[at - 1] += "\n"
+    lines.insert(at, f"umask {umask:03o}\n")
+    return "".join(lines)
 
 
 def _job_name(name: str) -> str:

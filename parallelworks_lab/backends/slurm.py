@@ -484,7 +484,14 @@ class SlurmBackend(CommandLineBackend):
         working_dir = await self.existing_working_dir(request.working_dir)
         argv = self.sbatch_argv(request, working_dir)
         # Never re-sent after a dropped connection: a lost answer is found by its token.
-        result = await self.run(argv, input=request.script, env=request.env, idempotent=False)
+        # Slurm creates the job's output files (and runs the job) with sbatch's umask.
+        result = await self.run(
+            argv,
+            input=request.script,
+            env=request.env,
+            idempotent=False,
+            umask=self.settings.umask,
+        )
         if result.returncode != 0:
             raise _sbatch_error(result.stderr or result.stdout)
         native_id = result.stdout.strip().split(";", 1)[0]

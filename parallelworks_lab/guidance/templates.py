@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 from pathlib import Path
 from typing import Any, Literal, Optional
@@ -18,6 +17,7 @@ import yaml
 from pydantic import Field, ValidationError, field_validator
 
 from ..models import CLUSTER_ID_PATTERN, MAX_SCRIPT_BYTES, ResourceRequest, StrictModel
+from ..privacy import private_dir, replace_private
 
 TEMPLATE_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9 _.+-]{0,63}$"
 SITE_SUFFIXES = (".json", ".yaml", ".yml")
@@ -116,13 +116,9 @@ class TemplateStore:
 
     def save(self, template: TemplateIn) -> Template:
         """Write a user template (replacing one of the same name), readable by the user only."""
-        self.user_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        private_dir(self.user_dir)
         path = self.user_dir / f"{file_stem(template.name)}.json"
-        temp = path.with_suffix(".json.tmp")
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(template.model_dump_json(exclude_unset=True, indent=2))
-        os.replace(temp, path)
+        replace_private(path, template.model_dump_json(exclude_unset=True, indent=2))
         return Template.of(template, "user")
 
     def delete(self, name: str) -> bool:

@@ -42,6 +42,7 @@ from ..backends.slurm_states import normalize
 from ..clusters import Cluster, ClusterConfig
 from ..errors import ClusterUnreachable, Conflict, CredentialsRejected
 from ..models import Partition
+from ..privacy import private_dir, replace_private, write_json_private
 from ..states import TERMINAL_STATES, JobState
 from ..transports import TransportError
 from ..transports.ssh import JumpHostSettings, SSHTransportSettings
@@ -233,11 +234,9 @@ class ActivateBackend(Backend):
             pass
 
     def _save_state(self) -> None:
-        self._state_file.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(self._state_file.parent)
         data = {"held": sorted(self._held), "arrays": sorted(self._arrays)}
-        tmp = self._state_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps(data))
-        tmp.replace(self._state_file)
+        write_json_private(self._state_file, data)
 
     # -- the platform's view -------------------------------------------------------------------
 
@@ -831,8 +830,8 @@ class ActivateProvider(ClusterProvider):
         pattern = host if port == 22 else f"[{host}]:{port}"
         lines = [f"{pattern} {key.strip()}" for key in keys if key.strip().count(" ") >= 1]
         path = context.state_dir / "known_hosts"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text("".join(line + "\n" for line in lines))
+        private_dir(path.parent)
+        replace_private(path, "".join(line + "\n" for line in lines))
         return path
 
     # -- jobs of every cluster, one request per interval ---------------------------------------

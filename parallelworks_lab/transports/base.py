@@ -31,11 +31,13 @@ class Transport(abc.ABC):
         env: Optional[dict[str, str]] = None,
         timeout: float = 60.0,
         idempotent: bool = True,
+        umask: Optional[int] = None,
     ) -> CommandResult:
         """Run ``argv`` (never through a local shell; quoted for the remote one) and wait.
 
         ``idempotent=False`` (a submit): never run it a second time after a failure that may
-        have come after it started; the caller reconciles instead.
+        have come after it started; the caller reconciles instead. ``umask``: the command runs
+        with it (a scheduler gives a job the umask it was submitted with).
         """
 
     @abc.abstractmethod

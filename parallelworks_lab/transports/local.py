@@ -49,6 +49,7 @@ class LocalTransport(Transport):
         env: Optional[dict[str, str]] = None,
         timeout: float = 60.0,
         idempotent: bool = True,
+        umask: Optional[int] = None,
     ) -> CommandResult:
         self.commands_run += 1
         full_env = clean_environ(env)
@@ -59,6 +60,7 @@ class LocalTransport(Transport):
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
                 env=full_env,
+                umask=-1 if umask is None else umask,
             )
         except OSError as exc:  # e.g. sbatch not installed
             raise TransportError(f"cannot run {argv[0]}: {exc}") from exc

@@ -17,7 +17,7 @@ import asyncssh
 from pydantic import BaseModel, ConfigDict, Field
 
 from .base import CommandResult, Transport, TransportError
-from .ssh_shell import ShellDied, ShellPool, quote_command
+from .ssh_shell import ShellDied, ShellPool, quote_command, umask_prefix
 
 RECONNECT_DELAYS = (0.5, 1.0, 2.0, 5.0)
 log = logging.getLogger(__name__)
@@ -143,13 +143,14 @@ class SSHTransport(Transport):
         env: Optional[dict[str, str]] = None,
         timeout: float = 60.0,
         idempotent: bool = True,
+        umask: Optional[int] = None,
     ) -> CommandResult:
         self.commands_run += 1
         stdin = None if input is None else input.encode()
         for attempt in (1, 2):
             conn = await self._connect()
             try:
-                status, stdout, stderr = await self._run_on(conn, argv, stdin, env, timeout)
+                status, stdout, stderr = await self._run_on(conn, argv, stdin, env, timeout, umask)
             except asyncio.TimeoutError as exc:  # asyncssh.TimeoutError is one too
                 raise TransportError(f"{argv[0]} did not answer within {timeout:.0f} s") from exc
             except (
@@ -201,6 +202,7 @@ class SSHTransport(Transport):
         stdin: Optional[bytes],
         env: Optional[dict[str, str]],
         timeout: float,
+        umask: Optional[int] = None,
     ) -> tuple[int, bytes, bytes]:
         pool = self._shell_pool(conn)
         was_disabled = pool.disabled
@@ -213,14 +215,14 @@ class SSHTransport(Transport):
             )
         if channel is not None:
             try:
-                return await channel.run(argv, input=stdin, env=env, timeout=timeout)
+                return await channel.run(argv, input=stdin, env=env, timeout=timeout, umask=umask)
             except ShellDied as exc:
                 if exc.started:
                     raise
                 # The shell had ended while idle and nothing was sent: run it on its own session.
             finally:
                 pool.release(channel)
-        return await self._run_one_off(conn, argv, stdin, env, timeout)
+        return await self._run_one_off(conn, argv, stdin, env, timeout, umask)
 
     async def _run_one_off(
         self,
@@ -229,10 +231,12 @@ class SSHTransport(Transport):
         stdin: Optional[bytes],
         env: Optional[dict[str, str]],
         timeout: float,
+        umask: Optional[int] = None,
     ) -> tuple[int, bytes, bytes]:
         """The command on a session channel of its own, through the user's login shell."""
         self._one_off_sessions += 1
-        command = quote_command(argv, env)
+        # `umask NNN; cmd` means the same in sh, bash, zsh, csh and fish login shells.
+        command = umask_prefix(umask) + quote_command(argv, env)
         # asyncssh sends no EOF for empty or no input: a command reading stdin would hang.
         options: dict[str, Any] = (
             {"input": stdin} if stdin else {"stdin": asyncio.subprocess.DEVNULL}

@@ -86,6 +86,15 @@ def sh_command(argv: list[str], env: Optional[dict[str, str]] = None) -> str:
     return " ".join([*assignments, quote_command(argv)])
 
 
+def umask_prefix(umask: Optional[int]) -> str:
+    """``umask NNN; `` for a remote command line (digits only: nothing to quote), or ""."""
+    if umask is None:
+        return ""
+    if not 0 <= umask <= 0o777:
+        raise ValueError(f"not a umask: {umask!r}")
+    return f"umask {umask:03o}; "
+
+
 def frame(command: str, stdin: Optional[bytes], marker: str) -> bytes:
     """What the long-lived shell is sent to run ``command`` (already quoted) once."""
     half = len(marker) // 2
@@ -158,8 +167,13 @@ class ShellChannel:
         input: Optional[bytes],
         env: Optional[dict[str, str]],
         timeout: float,
+        umask: Optional[int] = None,
     ) -> tuple[int, bytes, bytes]:
-        return await self._exchange(input, sh_command(argv, env), timeout)
+        command = sh_command(argv, env)
+        if umask is not None:
+            # A group: in `base64 -d | { ...; }` the umask and the command share the pipe's end.
+            command = f"{{ {umask_prefix(umask)}{command}; }}"
+        return await self._exchange(input, command, timeout)
 
     async def _exchange(
         self, stdin: Optional[bytes], command: str, timeout: float

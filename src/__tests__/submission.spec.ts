@@ -6,6 +6,7 @@ import {
   placeServerErrors,
   prefillFromFile,
   prefillFromJob,
+  REENTER_PREFIX,
   relativeToRoot,
   shellQuote,
   suggestionRequest,
@@ -198,6 +199,34 @@ describe('prefills', () => {
     const state = applyPrefill(prefill, 'local', schema);
     expect(state.resources.time_limit_minutes).toBe('1:30:00');
     expect(state.resources.nodes).toBe('1');
+  });
+
+  it('asks to re-enter secret values the server did not keep', () => {
+    const job = makeJob({
+      id: 'j2',
+      cluster: 'local',
+      name: 'fetch',
+      resources: { partition: 'local', nodes: 1 }
+    });
+    const prefill = prefillFromJob(job, '/home/u', {
+      cluster: 'local',
+      command: 'fetch.sh',
+      env: { API_TOKEN: '', MODE: 'fast' },
+      redacted_env: ['API_TOKEN']
+    });
+    expect(prefill.env).toBe(
+      `${REENTER_PREFIX}API_TOKEN\nAPI_TOKEN=\nMODE=fast`
+    );
+    const state = applyPrefill(prefill, 'local', schema);
+    const refused = buildSubmission(state, schema);
+    expect(refused.body).toBeNull();
+    expect(refused.errors.env).toContain('Re-enter the value of API_TOKEN');
+    const filled = buildSubmission(
+      { ...state, env: state.env.replace('API_TOKEN=', 'API_TOKEN=abc') },
+      schema
+    );
+    expect(filled.errors).toEqual({});
+    expect(filled.body?.env).toEqual({ API_TOKEN: 'abc', MODE: 'fast' });
   });
 
   it('keeps paths outside the root as they are', () => {

@@ -29,6 +29,18 @@ export interface IClusterBrowserProps {
 }
 
 /**
+ * A cluster's tooltip: its description and who can read its jobs' outputs.
+ */
+export function clusterTitle(cluster: ICluster): string {
+  const base = cluster.description || `Partitions of ${cluster.name}`;
+  if (!cluster.outputs_readable_by) {
+    return base;
+  }
+  const umask = cluster.output_umask ? ` (umask ${cluster.output_umask})` : '';
+  return `${base}\nJob outputs readable by: ${cluster.outputs_readable_by}${umask}`;
+}
+
+/**
  * Clusters with their status; each expands to its partitions with limits and
  * live availability, refreshed from the server while expanded.
  */
@@ -114,7 +126,7 @@ function ClusterItem(props: {
           className="jp-pwlab-cluster-toggle"
           aria-expanded={open}
           aria-controls={regionId}
-          title={cluster.description || `Partitions of ${cluster.name}`}
+          title={clusterTitle(cluster)}
           onClick={() => setOpen(!open)}
         >
           {open ? (
