@@ -18,6 +18,7 @@ from ..guidance.templates import Template, TemplateIn
 from ..models import ClusterDetail, ClusterSummary, JobSubmit
 from ..models import Job as JobInfo
 from ..states import JobState
+from . import many
 from .discovery import ENV_TOKEN, ServerInfo, _normalize_url, find_server
 from .display import Clusters, Templates
 from .feed import JobFeed
@@ -196,6 +197,59 @@ class Client:
                 raise
         request = request.model_copy(update={"working_dir": None})
         return self._wrap(self._transport.submit(request))
+
+    def map(
+        self,
+        command: str,
+        items: Sequence[Union[str, int, float]],
+        *,
+        cluster: Optional[str] = None,
+        name: Optional[str] = None,
+        at_once: Optional[int] = None,
+        **options: Any,
+    ) -> Jobs:
+        """Run ``command`` once per item, as ONE array job where the cluster has arrays.
+
+        Each run finds its item in ``$PWLAB_ITEM`` (and its 1-based position in
+        ``$PWLAB_ITEM_INDEX``), e.g. ``client.map("python3 fit.py --seed $PWLAB_ITEM",
+        range(300))``. 300 items are one scheduler call instead of 300 (sites rate-limit a
+        user's calls); more than 1,000 items become one array job per 1,000. ``at_once``
+        caps how many run at the same time. On a cluster without arrays (``local``) each
+        item is a job of its own. Other options are those of :meth:`submit`.
+        Returns the submitted jobs (array jobs, whose tasks show up as they start).
+        """
+        if not items:
+            raise InvalidRequest.for_field("items", "give at least one item")
+        cluster_id = cluster or self.default_cluster
+        detail = self.cluster(cluster_id)
+        has_arrays = "array" in detail.options_schema.get("properties", {})
+        label = name or command.split()[0].rsplit("/", 1)[-1][:60] or "map"
+        jobs: list[Job] = []
+        if not has_arrays:
+            env = dict(options.pop("env", None) or {})
+            for index, item in enumerate(items, 1):
+                item_env = {**env, "PWLAB_ITEM": str(item), "PWLAB_ITEM_INDEX": str(index)}
+                jobs.append(
+                    self.submit(
+                        command=command,
+                        cluster=cluster_id,
+                        name=f"{label}[{index}]",
+                        env=item_env,
+                        **options,
+                    )
+                )
+            return Jobs(jobs)
+        for chunk in many.chunks(items):
+            jobs.append(
+                self.submit(
+                    many.array_script(command, chunk),
+                    cluster=cluster_id,
+                    name=label,
+                    array=many.array_spec(len(chunk), at_once),
+                    **options,
+                )
+            )
+        return Jobs(jobs)
 
     def submit_python(
         self,

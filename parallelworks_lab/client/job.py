@@ -89,6 +89,11 @@ class Job:
         return self._info.resources
 
     @property
+    def parent_id(self) -> Optional[str]:
+        """For an array task: the id of its array job."""
+        return self._info.parent_id
+
+    @property
     def submitted_at(self) -> datetime:
         return self._info.submitted_at
 
