@@ -42,8 +42,10 @@ USAGE_LOOKUPS = 10
 
 #: The folder of a working directory that holds job outputs (see SGEBackend.output_dir).
 OUTPUT_DIR = "pwlab-output"
-#: Runs `mkdir -p -- DIR` then the rest of its arguments (one remote command, argv-quoted).
-MKDIR_THEN = ["sh", "-c", 'mkdir -p -- "$1" && shift && exec "$@"', "sh"]
+#: Runs `mkdir -p -- DIR` then the rest of its arguments (one remote command, argv-quoted). A
+#: folder that cannot be made is left to Grid Engine to report: the job goes to its error state
+#: with the reason (shown to the user), as an unwritable working directory always did.
+MKDIR_THEN = ["sh", "-c", 'mkdir -p -- "$1" 2>/dev/null; shift; exec "$@"', "sh"]
 
 
 class SGESettings(CommandLineSettings):
