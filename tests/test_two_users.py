@@ -183,6 +183,22 @@ def slurm_user(info: dict[str, Any], name: str) -> None:
     )
     out = result.stdout + result.stderr
     assert result.returncode == 0 or "nothing new" in out.lower(), out
+    # slurmdbd tells slurmctld about new associations a moment later; until then sbatch
+    # answers "Invalid account". Wait until the controller's own cache has the user.
+    deadline = time.monotonic() + 60
+    while True:
+        known = subprocess.run(
+            ["scontrol", "show", "assoc_mgr", f"users={name}", "flags=assoc"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        ).stdout
+        if f"UserName={name}" in known:
+            return
+        assert time.monotonic() < deadline, f"slurmctld never learned of user {name}: {known}"
+        time.sleep(0.5)
 
 
 def test_two_accounts_cannot_read_each_others_jobs(accounts, slurm_cluster, sge_cluster):
