@@ -71,6 +71,25 @@ def workdir(tmp_path, slurm_info) -> Path:
     return path
 
 
+@pytest.fixture(autouse=True)
+def recording(request, cluster, slurm_info, workdir, tmp_path, monkeypatch):
+    """With PWLAB_RECORD=1 (`make record`), what the backend says to the real scheduler in each
+    test is recorded under tests/data/recordings/ for the replayed contract test
+    (test_contract_replay.py). The test itself runs exactly as without it."""
+    if not os.environ.get("PWLAB_RECORD") or slurm_info is None:
+        yield None
+        return
+    from .support import cassette
+
+    test = request.node.originalname
+    with cassette.recording(monkeypatch, cluster, test, slurm_info, workdir, tmp_path) as session:
+        yield session
+    report = getattr(request.node, "rep_call", None)
+    if report is not None and report.passed:
+        cassette.save_cluster(cluster, slurm_info)
+        session.save(cassette.recording_meta(cluster, test, slurm_info))
+
+
 def body(cluster: str, workdir: Path, **fields: Any) -> dict[str, Any]:
     return {"cluster": cluster, "working_dir": str(workdir), **fields}
 
