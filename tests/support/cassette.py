@@ -10,7 +10,8 @@ answer), in the order they happened.
 Run-specific values are replaced by placeholders ``<pw:name>`` when recording and put back when
 replaying, so the same test matches its recording on any machine and any run:
 
-* ``<pw:workdir>`` the test's working directory, ``<pw:tmp>`` its ``tmp_path``;
+* ``<pw:workdir>`` the test's working directory, ``<pw:tmp>`` its ``tmp_path``, ``<pw:state>``
+  the dev cluster's state directory (slurm.conf, ...);
 * ``<pw:idN>`` / ``<pw:idN.12>`` the N-th uuid the service or poller made in the test (our job
   ids are the first 12 hex digits, submit tokens the whole uuid);
 * slurmrestd's ``update_time`` query value (a clock reading) is ``<pw:time>``;
@@ -656,8 +657,9 @@ def _install(monkeypatch: pytest.MonkeyPatch, session: Recording | Replayer) -> 
     monkeypatch.setattr(poller, "uuid", ids)
 
 
-def _substitutions(workdir: Path, tmp_path: Path) -> Substitutions:
+def _substitutions(workdir: Path, tmp_path: Path, info: dict[str, Any]) -> Substitutions:
     subs = Substitutions()
+    subs.add("state", str(info.get("state_dir") or ""))  # the dev cluster's files (conf, logs)
     subs.add("workdir", str(workdir))
     subs.add("tmp", str(tmp_path))
     subs.add("tmp", str(tmp_path.resolve()))
@@ -684,7 +686,7 @@ def recording(
 ) -> Iterator[Recording]:
     """Record this test's exchanges with its scheduler; saved when the test passes (the caller
     decides by calling ``save``)."""
-    session = Recording(backend, test, _substitutions(workdir, tmp_path))
+    session = Recording(backend, test, _substitutions(workdir, tmp_path, info))
     _install(monkeypatch, session)
     yield session
 
@@ -729,7 +731,8 @@ def replaying(
     from parallelworks_lab import poller
     from parallelworks_lab.backends import cli
 
-    session, document = Replayer.load(backend, test, _substitutions(workdir, tmp_path))
+    subs = _substitutions(workdir, tmp_path, load_cluster(backend))
+    session, document = Replayer.load(backend, test, subs)
     _install(monkeypatch, session)
     user = document.get("user") or getpass.getuser()
     monkeypatch.setattr(cli, "getpass", SimpleNamespace(getuser=lambda: user))
