@@ -90,6 +90,18 @@ def recording(request, cluster, slurm_info, workdir, tmp_path, monkeypatch):
         session.save(cassette.recording_meta(cluster, test, slurm_info))
 
 
+@pytest.fixture(autouse=True)
+def settled(recording, jp_serverapp, jp_asyncio_loop, cluster):
+    """When recording (or replaying): after the test, let the poller finish what it does once
+    jobs end (accounting usage), so the recording holds it and the replay asks for it too."""
+    yield
+    if recording is not None:
+        from .support import cassette
+
+        service = jp_serverapp.web_app.settings["parallelworks_lab_service"]
+        jp_asyncio_loop.run_until_complete(cassette.settle(service, cluster, timeout=30))
+
+
 def body(cluster: str, workdir: Path, **fields: Any) -> dict[str, Any]:
     return {"cluster": cluster, "working_dir": str(workdir), **fields}
 

@@ -615,6 +615,16 @@ class ReplayHTTPTransport(httpx.AsyncBaseTransport):
         return httpx.Response(answer["status"], content=text.encode(), request=request)
 
 
+async def settle(service: Any, cluster: str, timeout: float) -> None:
+    """Wait until the poller has nothing left to ask about ``cluster``'s jobs: none live, no
+    accounting usage still wanted."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not service.store.live_rows(cluster) and not service.store.usage_wanted(cluster):
+            return
+        await asyncio.sleep(0.05)
+
+
 # -- wiring into the server under test ---------------------------------------------------------
 
 
