@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import time
@@ -40,7 +41,9 @@ def run(argv: list[str], stdout: str = "", **extra: Any) -> dict[str, Any]:
 def asker(replayer: Replayer):
     def ask(argv: list[str], **extra: Any) -> str:
         request = {"op": "run", "argv": argv, "stdin": None, "env": {}, **extra}
-        return str(replayer.answer(request)["stdout"])
+        answer = replayer.answer_now(request)
+        assert answer is not None
+        return str(answer["stdout"])
 
     return ask
 
@@ -63,6 +66,31 @@ def test_answers_advance_but_never_past_a_change_not_yet_made():
     ask(["scancel", "5"])
     assert ask(["squeue", "--me"]) == "5 CANCELLED"
     assert ask(["squeue", "--me"]) == "5 CANCELLED"  # past the recording: the last answer
+
+
+async def test_a_query_first_recorded_after_a_change_waits_for_it():
+    """squeue asked between two submits, where the recording did not ask it, must not get the
+    answer from before the second submit (which lacks that job): it waits for the next change."""
+    events = [
+        run(["sbatch", "a"], "5\n", idempotent=False),
+        run(["squeue"], "5 RUNNING"),
+        run(["sbatch", "b"], "6\n", idempotent=False),
+        run(["scontrol", "uhold", "6"]),
+        run(["squeue"], "5 RUNNING\n6 HELD"),
+    ]
+    replayer = Replayer("slurm", "t", Substitutions(), events)
+    ask = asker(replayer)
+    ask(["sbatch", "a"], idempotent=False)
+    assert ask(["squeue"]) == "5 RUNNING"
+    assert ask(["squeue"]) == "5 RUNNING"  # recorded after the last change: still current
+    ask(["sbatch", "b"], idempotent=False)
+    squeue = {"op": "run", "argv": ["squeue"], "stdin": None, "env": {}}
+    assert replayer.answer_now(squeue, give_up=False) is None  # stale: wait
+    waiting = asyncio.ensure_future(replayer.answer(squeue))
+    await asyncio.sleep(0.02)
+    assert not waiting.done()
+    ask(["scontrol", "uhold", "6"])
+    assert (await waiting)["stdout"] == "5 RUNNING\n6 HELD"
 
 
 def test_a_changed_submit_is_a_miss_naming_it_and_the_recorded_one():
@@ -98,7 +126,7 @@ def test_a_query_waits_for_the_requests_recorded_before_it_then_gives_up_on_them
     ask = asker(replayer)
     assert ask(["squeue"]) == "RUNNING"
     assert ask(["squeue"]) == "RUNNING"  # the log was read while it ran: not yet
-    replayer.answer({"op": "read_file", "path": "/o", "offset": 0, "limit": 9})
+    replayer.answer_now({"op": "read_file", "path": "/o", "offset": 0, "limit": 9})
     assert ask(["squeue"]) == "COMPLETED"
 
     replayer = Replayer("slurm", "t", Substitutions(), events, patience=0.2)

@@ -293,6 +293,7 @@ class Replayer(Session):
         subs: Substitutions,
         events: list[dict[str, Any]],
         patience: float = 0.3,
+        wait_for_change: float = 2.0,
     ) -> None:
         super().__init__(backend, test, subs)
         self.events = events
@@ -307,6 +308,7 @@ class Replayer(Session):
         self.changes_done = 0
         self.blocked_since: dict[str, float] = {}
         self.patience = patience
+        self.wait_for_change = wait_for_change
         self.misses: list[str] = []
         self.requests = 0
 
@@ -333,8 +335,23 @@ class Replayer(Session):
         self.misses.append(message)
         return ReplayMiss(message)
 
-    def answer(self, event: dict[str, Any]) -> dict[str, Any]:
-        """The recorded answer to ``event`` (a request, normalized); ReplayMiss if none."""
+    async def answer(self, event: dict[str, Any]) -> dict[str, Any]:
+        """The recorded answer to ``event`` (a request, normalized); ReplayMiss if none.
+
+        A query asked before the change its answer was recorded after (and with no answer of
+        its own since the last change) waits for that change, up to ``wait_for_change``
+        seconds: a squeue asked between two sbatch that the recording did not ask there must
+        not get a stale answer that lacks the second job."""
+        deadline = time.monotonic() + self.wait_for_change
+        while True:
+            answer = self.answer_now(event, give_up=time.monotonic() >= deadline)
+            if answer is not None:
+                await asyncio.sleep(0)  # like a real answer, let others run meanwhile
+                return answer
+            await asyncio.sleep(0.002)
+
+    def answer_now(self, event: dict[str, Any], give_up: bool = True) -> Optional[dict[str, Any]]:
+        """The answer to ``event`` now; None: better wait for the next change."""
         self.requests += 1
         key = request_key(event)
         same_op = [i for i, e in enumerate(self.events) if e["op"] == event["op"]]
@@ -356,20 +373,31 @@ class Replayer(Session):
         if not positions:
             raise self._miss(event, "a request that was never recorded", same_op)
         at = self.pointer.get(key, -1)
-        if at + 1 < len(positions) and self._may_advance(key, positions[at + 1], at):
-            at += 1
-            self.pointer[key] = at
-            self.done.add(positions[at])
+        if at + 1 < len(positions):
+            candidate = positions[at + 1]
+            if self._after_next_change(candidate):
+                last_change = self.changes[self.changes_done - 1] if self.changes_done else -1
+                if at >= 0 and positions[at] > last_change:
+                    return self.events[positions[at]]  # still the current answer: repeat it
+                if not give_up:
+                    return None
+                advance = at < 0  # waited long enough: the recorded answer is all there is
+            else:
+                advance = at < 0 or self._others_done(key, candidate)
+            if advance:
+                at += 1
+                self.pointer[key] = at
+                self.done.add(positions[at])
         return self.events[positions[max(at, 0)]]
 
-    def _may_advance(self, key: str, candidate: int, at: int) -> bool:
-        if at < 0:
-            return True  # a first answer: there is nothing older to repeat
-        next_change = (
-            self.changes[self.changes_done] if self.changes_done < len(self.changes) else None
-        )
-        if next_change is not None and next_change < candidate:
-            return False  # recorded after a change that has not happened yet
+    def _after_next_change(self, index: int) -> bool:
+        """Was event ``index`` recorded after a change the replay has not made yet?"""
+        if self.changes_done >= len(self.changes):
+            return False
+        return self.changes[self.changes_done] < index
+
+    def _others_done(self, key: str, candidate: int) -> bool:
+        """Have the queries recorded before ``candidate`` been replayed (or given up on)?"""
         pending = [
             i for i in range(candidate) if i not in self.done and not is_change(self.events[i])
         ]
@@ -473,8 +501,8 @@ class ReplayMixin:
     session: Replayer
     commands_run: int
 
-    def _answer(self, event: dict[str, Any]) -> dict[str, Any]:
-        return self.session.answer(event)
+    async def _answer(self, event: dict[str, Any]) -> dict[str, Any]:
+        return await self.session.answer(event)
 
     async def run(
         self,
@@ -495,8 +523,7 @@ class ReplayMixin:
         }
         if not idempotent:
             event["idempotent"] = False
-        answer = self._answer(event)
-        await asyncio.sleep(0)
+        answer = await self._answer(event)
         if "raise" in answer:
             raise TransportError(subs.restore(answer["raise"]))
         return CommandResult(
@@ -504,7 +531,7 @@ class ReplayMixin:
         )
 
     async def read_file(self, path: str, offset: int, limit: int) -> bytes:
-        answer = self._answer(
+        answer = await self._answer(
             {
                 "op": "read_file",
                 "path": self.session.subs.normalize(path),
@@ -520,11 +547,11 @@ class ReplayMixin:
         return str(answer["data"]).encode()
 
     async def is_dir(self, path: str) -> bool:
-        answer = self._answer({"op": "is_dir", "path": self.session.subs.normalize(path)})
+        answer = await self._answer({"op": "is_dir", "path": self.session.subs.normalize(path)})
         return bool(answer["result"])
 
     async def home(self) -> str:
-        return self.session.subs.restore(self._answer({"op": "home"})["result"])
+        return self.session.subs.restore((await self._answer({"op": "home"}))["result"])
 
     async def close(self) -> None:
         pass
@@ -569,6 +596,16 @@ def http_request_event(request: httpx.Request, subs: Substitutions) -> dict[str,
     }
 
 
+def trim_answer(event: dict[str, Any], data: Any) -> Any:
+    """slurmrestd's API description: the backend reads only which paths (API versions) are
+    served, so only their names are kept (130 kB less per recording)."""
+    if event["path"].endswith("/openapi/v3") and isinstance(data, dict):
+        event["trimmed"] = "API description: only the names of its paths are kept"
+        paths = {p: {} for p in data.get("paths") or {}}
+        return {"openapi": data.get("openapi"), "info": data.get("info"), "paths": paths}
+    return data
+
+
 class RecordingHTTPTransport(httpx.AsyncBaseTransport):
     def __init__(self, inner: httpx.AsyncBaseTransport, session: Recording) -> None:
         self.inner = inner
@@ -585,9 +622,8 @@ class RecordingHTTPTransport(httpx.AsyncBaseTransport):
         content = await response.aread()
         event["status"] = response.status_code
         try:
-            event["json"] = (
-                self.session.subs.normalize_data(json.loads(content)) if content else None
-            )
+            data = json.loads(content) if content else None
+            event["json"] = self.session.subs.normalize_data(trim_answer(event, data))
         except ValueError:
             event["text"] = self.session.subs.normalize(content.decode(errors="replace"))
         self.session.add(event)
@@ -604,8 +640,7 @@ class ReplayHTTPTransport(httpx.AsyncBaseTransport):
         self.session = session
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        answer = self.session.answer(http_request_event(request, self.session.subs))
-        await asyncio.sleep(0)
+        answer = await self.session.answer(http_request_event(request, self.session.subs))
         if "raise" in answer:
             raise getattr(httpx, answer["raise"], httpx.HTTPError)("recorded failure")
         if answer.get("json") is not None:
