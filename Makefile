@@ -15,7 +15,7 @@ LAB_ARGS ?=
 # JupyterLab refuses to start as root unless told it is fine (containers, CI machines).
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: help install build lab test lint pytest jest ui-test bench clean slurm-up slurm-down sge-up sge-down
+.PHONY: help install build lab test lint pytest jest ui-test bench record clean slurm-up slurm-down sge-up sge-down
 
 help:
 	@echo "make help       - this list"
@@ -36,6 +36,9 @@ help:
 	@echo "                  not up; plus the wheel check (installs the built wheel in a fresh venv)"
 	@echo "make ui-test    - Galata end-to-end tests in Debian's Chromium (installs it if missing)"
 	@echo "make bench      - run the benchmarks in bench/ (API overhead, poll stall at 10,000 jobs, scheduler load)"
+	@echo "make record     - record the backend contract test against the dev Slurm and Grid"
+	@echo "                  Engine clusters (root, Debian) into tests/data/recordings/, then"
+	@echo "                  check the replay (RECORD=<pytest -k expression> for a subset)"
 	@echo "make slurm-up   - start the dev Slurm cluster (dev/slurm); make slurm-down stops it"
 	@echo "make slurm-down - stop the dev Slurm cluster"
 	@echo "make sge-up     - start the dev Grid Engine cluster (dev/sge); make sge-down stops it"
@@ -103,6 +106,16 @@ test: install
 bench: install
 	$(BIN)/python bench/bench_api.py; a=$$?; $(BIN)/python bench/bench_poll.py; b=$$?; \
 	$(BIN)/python bench/bench_slurm.py; exit $$((a || b || $$?))
+
+# The replayed contract test's fixtures (tests/data/recordings/): the live contract test with
+# PWLAB_RECORD=1, in a minimal environment (job output that prints the environment is stored),
+# then the replay of what was recorded. The dev clusters are started when they are not up.
+RECORD ?= not local
+record: install
+	env -i PATH="$(BIN):/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" \
+		HOME="$$HOME" LANG=C.UTF-8 PWLAB_RECORD=1 \
+		$(BIN)/python -m pytest -q -p no:cacheprovider tests/test_contract.py -k "$(RECORD)"
+	$(BIN)/python -m pytest -q tests/test_contract_replay.py tests/test_replay.py
 
 slurm-up:
 	bash dev/slurm/up.sh

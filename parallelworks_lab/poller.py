@@ -62,11 +62,16 @@ class Poller:
         self._task = asyncio.create_task(self._run(), name=f"pwlab-poller-{self.cluster.id}")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        task, self._task = self._task, None
+        if task is None:
+            return
+        # Before Python 3.12, wait_for can swallow a cancellation that races the wake-up it
+        # waits for (gh-86296), and the loop would go on: cancel until it has really ended.
+        while not task.done():
+            task.cancel()
+            await asyncio.wait([task], timeout=0.5)
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
     def wake(self) -> None:
         self._wake.set()

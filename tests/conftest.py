@@ -16,6 +16,14 @@ SLOTS = 2
 MAX_TIME = 60
 
 
+@pytest.hookimpl(hookwrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item, call):
+    """Each phase's report on the item (``item.rep_call``): fixtures can tell a passed test."""
+    outcome = yield
+    report = outcome.get_result()
+    setattr(item, f"rep_{report.when}", report)
+
+
 @pytest.fixture
 def local_cluster() -> dict[str, Any]:
     return {

@@ -173,6 +173,15 @@ class UserServer:
 def slurm_user(info: dict[str, Any], name: str) -> None:
     """Make ``name`` known to slurmdbd (the dev cluster enforces associations)."""
     env = {**os.environ, "SLURM_CONF": info["slurm_conf"]}
+    # An association left by an earlier run belongs to an account of the same name that the
+    # fixture has since deleted and made again (a new uid): start from a fresh one.
+    subprocess.run(
+        ["sacctmgr", "-i", "delete", "user", name],
+        env=env,
+        capture_output=True,
+        timeout=30,
+        check=False,
+    )
     result = subprocess.run(
         ["sacctmgr", "-i", "add", "user", name, f"account={SLURM_ACCOUNT}"],
         env=env,
@@ -195,7 +204,7 @@ def slurm_user(info: dict[str, Any], name: str) -> None:
             timeout=30,
             check=False,
         ).stdout
-        if f"UserName={name}" in known:
+        if f"UserName={name}({pwd.getpwnam(name).pw_uid})" in known:
             return
         assert time.monotonic() < deadline, f"slurmctld never learned of user {name}: {known}"
         time.sleep(0.5)
