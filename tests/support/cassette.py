@@ -437,6 +437,7 @@ class RecordingMixin:
         env: Optional[dict[str, str]] = None,
         timeout: float = 60.0,
         idempotent: bool = True,
+        umask: Optional[int] = None,
     ) -> CommandResult:
         subs = self.session.subs
         event: dict[str, Any] = {
@@ -447,9 +448,11 @@ class RecordingMixin:
         }
         if not idempotent:
             event["idempotent"] = False
+        if umask is not None:
+            event["umask"] = f"{umask:03o}"  # part of the command: a changed umask is a miss
         try:
             result: CommandResult = await super().run(  # type: ignore[misc]
-                argv, input=input, env=env, timeout=timeout, idempotent=idempotent
+                argv, input=input, env=env, timeout=timeout, idempotent=idempotent, umask=umask
             )
         except TransportError as exc:
             event["raise"] = subs.normalize(str(exc))
@@ -512,6 +515,7 @@ class ReplayMixin:
         env: Optional[dict[str, str]] = None,
         timeout: float = 60.0,
         idempotent: bool = True,
+        umask: Optional[int] = None,
     ) -> CommandResult:
         self.commands_run += 1
         subs = self.session.subs
@@ -523,6 +527,8 @@ class ReplayMixin:
         }
         if not idempotent:
             event["idempotent"] = False
+        if umask is not None:
+            event["umask"] = f"{umask:03o}"  # part of the command: a changed umask is a miss
         answer = await self._answer(event)
         if "raise" in answer:
             raise TransportError(subs.restore(answer["raise"]))
