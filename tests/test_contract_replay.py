@@ -152,7 +152,8 @@ async def test_a_new_qsub_option_fails_the_replay(api, cluster, workdir, recordi
     monkeypatch.setattr(SGEBackend, "qsub_argv", lambda self, *a: [*real(self, *a), "-notify"])
     with pytest.raises(cassette.ReplayMiss):
         await api.submit(**contract.body(cluster, workdir, name="hello", script=HELLO))
-    expect_miss(recording, "-notify", "nearest recorded: qsub -terse")
+    # The output folder is made in the same command as qsub (see SGEBackend.submit).
+    expect_miss(recording, "-notify", "nearest recorded: sh -c 'mkdir -p", "qsub -terse")
 
 
 @pytest.mark.recording("test_submit_completes_with_output")
