@@ -6,6 +6,7 @@ called; a crash between the two is then reconciled by looking the token up on th
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
 from collections.abc import Iterable
@@ -68,6 +69,14 @@ LIVE_COLUMNS = ", ".join(f.name for f in fields(LiveRow))
 def journals(db_file: Path) -> list[Path]:
     """SQLite's companion files of ``db_file`` (present or not)."""
     return [db_file.with_name(db_file.name + s) for s in ("-wal", "-shm", "-journal")]
+
+
+@functools.lru_cache(maxsize=4096)
+def stored_resources(text: str) -> ResourceRequest:
+    """A job's stored resources. Many jobs share the same few requests, and parsing (with the
+    request model's input checks) was most of the cost of a page of jobs: parse each once.
+    The instance is shared, so it is never changed in place (copies are: ``model_copy``)."""
+    return ResourceRequest.model_validate_json(text)
 
 
 def utcnow() -> datetime:
@@ -139,7 +148,7 @@ class JobStore:
             started_at=row["started_at"],
             ended_at=row["ended_at"],
             updated_at=row["updated_at"],
-            resources=ResourceRequest.model_validate_json(row["resources"]),
+            resources=stored_resources(row["resources"]),
             working_dir=row["working_dir"],
             stdout_path=row["stdout_path"],
             stderr_path=row["stderr_path"],
