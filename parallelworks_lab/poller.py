@@ -12,7 +12,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Optional, Union
 
 from .backends.base import JobStatus, UsageRecord, storable_answer
@@ -21,7 +21,7 @@ from .errors import ClusterUnreachable, PWLabError, RateLimited
 from .guidance.usage import build_usage
 from .models import Job
 from .states import JobState
-from .store import JobStore, LiveRow
+from .store import JobStore, LiveRow, iso
 
 MAX_BACKOFF_SECONDS = 60.0
 # Under a scheduler's rate limit: at most one query this often, for this long after the last
@@ -256,10 +256,6 @@ class Poller:
                 self._on_job_change(changed)
 
 
-def _iso(value: Optional[datetime]) -> Optional[str]:
-    return None if value is None else value.astimezone(timezone.utc).isoformat()
-
-
 def _differs(row: LiveRow, status: JobStatus) -> bool:
     """Whether the scheduler's answer may change the stored row (a cheap, exact-text check;
     the store's update decides the close cases, e.g. times within a millisecond)."""
@@ -268,8 +264,8 @@ def _differs(row: LiveRow, status: JobStatus) -> bool:
         or row.raw_state != status.raw_state
         or row.reason != status.reason
         or row.exit_code != status.exit_code
-        or row.started_at != _iso(status.started_at)
-        or row.ended_at != _iso(status.ended_at)
+        or row.started_at != iso(status.started_at)
+        or row.ended_at != iso(status.ended_at)
         or (status.stdout_path and row.stdout_path != status.stdout_path)
         or (status.stderr_path and row.stderr_path != status.stderr_path)
     ):

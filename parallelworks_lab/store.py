@@ -83,7 +83,8 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def _iso(value: Optional[datetime]) -> Optional[str]:
+def iso(value: Optional[datetime]) -> Optional[str]:
+    """How times are stored (and compared by the poller): ISO 8601 in UTC."""
     return None if value is None else value.astimezone(timezone.utc).isoformat()
 
 
@@ -179,7 +180,7 @@ class JobStore:
         provenance: Optional[Provenance] = None,
         script_hash: Optional[str] = None,
     ) -> Job:
-        now = _iso(utcnow())
+        now = iso(utcnow())
         self._db.execute(
             "INSERT INTO jobs (id, cluster, name, state, submitted_at, updated_at, resources,"
             " working_dir, submit_token, request, native_id, parent_id, array_task,"
@@ -250,7 +251,7 @@ class JobStore:
             if isinstance(value, datetime):
                 if old is not None and abs((old - value).total_seconds()) < 1e-3:
                     continue
-                value = _iso(value)
+                value = iso(value)
             elif old == value:
                 continue
             changes[key] = value
@@ -261,7 +262,7 @@ class JobStore:
             changes["terminal"] = int(terminal)
             if terminal:
                 changes["estimated_start"] = None
-        changes["updated_at"] = _iso(utcnow())
+        changes["updated_at"] = iso(utcnow())
         assignments = ", ".join(f"{key} = ?" for key in changes)
         self._db.execute(
             f"UPDATE jobs SET {assignments} WHERE id = ?",  # noqa: S608 - keys from UPDATABLE
@@ -273,7 +274,7 @@ class JobStore:
         """Record what a finished job used (None: the scheduler could not say; stop asking)."""
         self._db.execute(
             "UPDATE jobs SET usage = ?, usage_wanted = 0, updated_at = ? WHERE id = ?",
-            (None if usage is None else usage.model_dump_json(), _iso(utcnow()), job_id),
+            (None if usage is None else usage.model_dump_json(), iso(utcnow()), job_id),
         )
         return self.get(job_id)
 

@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from typing import Optional
 
 from ..guidance.models import Provenance, ReasonExplanation, Suggestion, Usage
-from ..guidance.usage import format_duration, format_memory
+from ..guidance.usage import format_duration, format_memory, format_percent
 from ..models import Job as JobInfo
 from ..states import JobState
 
@@ -25,10 +25,6 @@ USAGE_SOURCES = {
     "qacct": "from Grid Engine's accounting (qacct)",
     "measured": "measured on the job's processes",
 }
-
-
-def _percent(ratio: float) -> str:
-    return f"{ratio * 100:.0f}%" if ratio >= 0.01 else "under 1%"
 
 
 def estimate_text(when: datetime, now: Optional[datetime] = None) -> str:
@@ -67,10 +63,11 @@ def usage_rows(usage: Usage) -> list[Row]:
         text = f"ran {format_duration(usage.elapsed_seconds)}"
         if usage.time_limit_seconds:
             share = usage.elapsed_seconds / usage.time_limit_seconds
-            text += f" of its {format_duration(usage.time_limit_seconds)} limit ({_percent(share)})"
+            limit = format_duration(usage.time_limit_seconds)
+            text += f" of its {limit} limit ({format_percent(share)})"
         rows.append(("Time", text))
     if usage.cpu_efficiency is not None:
-        text = f"CPU efficiency {_percent(usage.cpu_efficiency)}"
+        text = f"CPU efficiency {format_percent(usage.cpu_efficiency)}"
         if usage.cpu_seconds is not None and usage.elapsed_seconds is not None and usage.cpus:
             text += (
                 f" ({format_duration(usage.cpu_seconds)} of CPU time in "
@@ -85,7 +82,7 @@ def usage_rows(usage: Usage) -> list[Row]:
         if usage.requested_memory_mb:
             text += f" of {format_memory(usage.requested_memory_mb)} requested"
             if usage.memory_efficiency is not None:
-                text += f" ({_percent(usage.memory_efficiency)})"
+                text += f" ({format_percent(usage.memory_efficiency)})"
         rows.append(("Memory", text))
     rows.append(("GPUs", f"{usage.gpus} requested"))
     rows.append(("Figures", USAGE_SOURCES.get(usage.source, usage.source)))

@@ -10,6 +10,7 @@ hidden.
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Optional
 
@@ -283,8 +284,12 @@ def _limit(code: str) -> Optional[tuple[str, Optional[str]]]:
     )
 
 
+@functools.lru_cache(maxsize=1024)
 def explain(code: Optional[str]) -> Optional[ReasonExplanation]:
-    """The plain-language explanation of a scheduler reason; None when there is no reason."""
+    """The plain-language explanation of a scheduler reason; None when there is no reason.
+
+    Cached: every page of jobs asks for each row. The answer is shared, so it is replaced,
+    never changed in place (``model_copy``)."""
     if not code:
         return None
     head = code.split(",", 1)[0].split(":", 1)[0].strip()  # "ReqNodeNotAvail, Unavail..."

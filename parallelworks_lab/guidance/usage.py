@@ -47,7 +47,8 @@ def _ratio(used: Optional[float], asked: Optional[float]) -> Optional[float]:
     return round(max(0.0, used / asked), 4)
 
 
-def _percent(ratio: float) -> str:
+def format_percent(ratio: float) -> str:
+    """0.12 -> '12%'; below 1% says so instead of '0%'."""
     return f"{ratio * 100:.0f}%" if ratio >= 0.01 else "under 1%"
 
 
@@ -124,14 +125,14 @@ def summary(usage: Usage) -> str:
     parts: list[str] = []
     if usage.memory_efficiency is not None and usage.max_memory_mb is not None:
         parts.append(
-            f"used {_percent(usage.memory_efficiency)} of its memory request "
+            f"used {format_percent(usage.memory_efficiency)} of its memory request "
             f"({format_memory(usage.max_memory_mb)} of "
             f"{format_memory(usage.requested_memory_mb or 0)})"
         )
     elif usage.max_memory_mb is not None:
         parts.append(f"peak memory {format_memory(usage.max_memory_mb)}")
     if usage.cpu_efficiency is not None:
-        parts.append(f"CPUs {_percent(usage.cpu_efficiency)} busy")
+        parts.append(f"CPUs {format_percent(usage.cpu_efficiency)} busy")
     if usage.elapsed_seconds is not None:
         text = f"ran {format_duration(usage.elapsed_seconds)}"
         if usage.time_limit_seconds:

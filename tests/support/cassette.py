@@ -424,6 +424,28 @@ class Replayer(Session):
 # -- transports --------------------------------------------------------------------------------
 
 
+def run_event(
+    subs: Substitutions,
+    argv: list[str],
+    input: Optional[str],
+    env: Optional[dict[str, str]],
+    idempotent: bool,
+    umask: Optional[int],
+) -> dict[str, Any]:
+    """A command as it is recorded and as the replay looks it up (the same fields for both)."""
+    event: dict[str, Any] = {
+        "op": "run",
+        "argv": [subs.normalize(a) for a in argv],
+        "stdin": subs.normalize(input) if input is not None else None,
+        "env": subs.normalize_data(env or {}),
+    }
+    if not idempotent:
+        event["idempotent"] = False
+    if umask is not None:
+        event["umask"] = f"{umask:03o}"  # part of the command: a changed umask is a miss
+    return event
+
+
 class RecordingMixin:
     """Over a real transport class: does the real thing and records it."""
 
@@ -440,16 +462,7 @@ class RecordingMixin:
         umask: Optional[int] = None,
     ) -> CommandResult:
         subs = self.session.subs
-        event: dict[str, Any] = {
-            "op": "run",
-            "argv": [subs.normalize(a) for a in argv],
-            "stdin": subs.normalize(input) if input is not None else None,
-            "env": subs.normalize_data(env or {}),
-        }
-        if not idempotent:
-            event["idempotent"] = False
-        if umask is not None:
-            event["umask"] = f"{umask:03o}"  # part of the command: a changed umask is a miss
+        event = run_event(subs, argv, input, env, idempotent, umask)
         try:
             result: CommandResult = await super().run(  # type: ignore[misc]
                 argv, input=input, env=env, timeout=timeout, idempotent=idempotent, umask=umask
@@ -519,16 +532,7 @@ class ReplayMixin:
     ) -> CommandResult:
         self.commands_run += 1
         subs = self.session.subs
-        event: dict[str, Any] = {
-            "op": "run",
-            "argv": [subs.normalize(a) for a in argv],
-            "stdin": subs.normalize(input) if input is not None else None,
-            "env": subs.normalize_data(env or {}),
-        }
-        if not idempotent:
-            event["idempotent"] = False
-        if umask is not None:
-            event["umask"] = f"{umask:03o}"  # part of the command: a changed umask is a miss
+        event = run_event(subs, argv, input, env, idempotent, umask)
         answer = await self._answer(event)
         if "raise" in answer:
             raise TransportError(subs.restore(answer["raise"]))
