@@ -25,7 +25,8 @@ import httpx
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from parallelworks_lab.backends.slurm import SQUEUE_FIELDS, SlurmBackend  # noqa: E402
+from parallelworks_lab.backends.slurm import SlurmBackend  # noqa: E402
+from parallelworks_lab.backends.slurm_cli import SQUEUE_FIELDS  # noqa: E402
 from parallelworks_lab.models import Partition, ResourceRequest  # noqa: E402
 from parallelworks_lab.states import JobState  # noqa: E402
 from parallelworks_lab.store import JobStore  # noqa: E402

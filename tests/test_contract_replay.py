@@ -134,9 +134,9 @@ async def test_a_changed_squeue_format_fails_the_replay(
 ):
     """Not only submits: a poll the recording does not have fails the test at its next request
     (the poller itself only logs errors)."""
-    from parallelworks_lab.backends import slurm
+    from parallelworks_lab.backends import slurm_cli
 
-    monkeypatch.setattr(slurm, "SQUEUE_FIELDS", [*slurm.SQUEUE_FIELDS, "Priority"])
+    monkeypatch.setattr(slurm_cli, "SQUEUE_FIELDS", [*slurm_cli.SQUEUE_FIELDS, "Priority"])
     job = await api.submit(**contract.body(cluster, workdir, command="exit 3"))
     with pytest.raises(cassette.ReplayMiss):
         await api.wait(job["id"], contract.TERMINAL, timeout=30)

@@ -23,16 +23,16 @@ from typing import Any, Optional, TypeVar
 import pytest
 
 from parallelworks_lab.backends.base import JobStatus, SubmitRequest
-from parallelworks_lab.backends.slurm import (
+from parallelworks_lab.backends.slurm import SlurmBackend
+from parallelworks_lab.backends.slurm_accounting import (
     SACCT_USAGE_FIELDS,
-    SlurmBackend,
     parse_cpu_time,
-    parse_estimate,
     parse_memory_mb,
     sacct_jobs,
     tres_count,
     usage_record,
 )
+from parallelworks_lab.backends.slurm_common import parse_estimate
 from parallelworks_lab.backends.slurmrest import _estimate
 from parallelworks_lab.backends.slurmrest_versions import ADAPTERS
 from parallelworks_lab.models import JobSubmit, ResourceRequest

@@ -18,9 +18,9 @@ import asyncssh
 import pytest
 
 from parallelworks_lab.backends.base import BackendContext, SubmitRequest
-from parallelworks_lab.backends.slurm import (
-    SlurmBackend,
-    expand_pattern,
+from parallelworks_lab.backends.slurm import SlurmBackend
+from parallelworks_lab.backends.slurm_common import expand_pattern
+from parallelworks_lab.backends.slurm_partitions import (
     parse_gpus,
     parse_minutes,
     parse_partition_access,

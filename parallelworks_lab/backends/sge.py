@@ -23,9 +23,9 @@ from ..errors import ClusterUnreachable, FieldError, InvalidRequest
 from ..models import Partition, ResourceRequest
 from ..privacy import private_dir, write_json_private
 from ..states import JobState
+from .arrays import aggregate, array_usage
 from .base import BackendSettings, JobStatus, SubmitRequest, SubmitResult, UsageRecord
 from .cli import CommandLineBackend, CommandLineSettings, last_line, leading_int
-from .slurm import aggregate, array_usage
 
 TOKEN_CONTEXT = "pwlab_token"  # noqa: S105 - a job context key, not a secret
 UNREACHABLE_MARKERS = (

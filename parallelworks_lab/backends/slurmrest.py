@@ -40,17 +40,11 @@ from ..transports import (
     TransportSettings,
     make_transport,
 )
+from .arrays import aggregate
 from .base import Backend, BackendContext, BackendSettings, JobStatus, SubmitRequest, SubmitResult
 from .cli import resolve_working_dir
-from .slurm import (
-    SBATCH_ERROR_FIELDS,
-    UNREACHABLE_MARKERS,
-    aggregate,
-    count_node,
-    expand_pattern,
-    new_partition,
-    partition_access,
-)
+from .slurm_common import SBATCH_ERROR_FIELDS, TOKEN_PREFIX, UNREACHABLE_MARKERS, expand_pattern
+from .slurm_partitions import count_node, new_partition, partition_access
 from .slurm_states import normalize
 from .slurmrest_versions import (
     SUPPORTED_VERSIONS,
@@ -67,7 +61,6 @@ from .slurmrest_versions import (
 
 log = logging.getLogger("parallelworks_lab.slurmrest")
 
-TOKEN_PREFIX = "pwlab:"  # noqa: S105 - a marker in the job comment, not a secret
 DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin"
 RETRY_STATUSES = frozenset({502, 503, 504})
 # How long terminal statuses are remembered after their job left the queue.

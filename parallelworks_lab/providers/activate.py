@@ -37,7 +37,8 @@ from ..backends.base import (
     SubmitRequest,
     SubmitResult,
 )
-from ..backends.slurm import SlurmBackend, SlurmSettings, name_list, parse_minutes
+from ..backends.slurm_cli import SlurmCommandLineBackend, SlurmSettings
+from ..backends.slurm_partitions import name_list, parse_minutes
 from ..backends.slurm_states import normalize
 from ..clusters import Cluster, ClusterConfig
 from ..errors import ClusterUnreachable, Conflict, CredentialsRejected
@@ -206,7 +207,7 @@ class ActivateBackend(Backend):
         super().__init__(BackendSettings(), context)
         self.provider = provider
         self.platform = platform
-        self.slurm: Optional[SlurmBackend] = None
+        self.slurm: Optional[SlurmCommandLineBackend] = None
         self._ssh_target: Optional[tuple[Any, ...]] = None
         self.no_ssh: Optional[str] = None  # why SSH is impossible (from the platform's data)
         self.ssh_error: Optional[str] = None  # the last SSH failure, cleared on success
@@ -257,7 +258,7 @@ class ActivateBackend(Backend):
         if imposed is not None:
             raise ClusterUnreachable(self.context.cluster_id, imposed[1])
 
-    def _require_ssh(self) -> SlurmBackend:
+    def _require_ssh(self) -> SlurmCommandLineBackend:
         self._require_active()
         if self.slurm is None:
             raise ClusterUnreachable(
@@ -293,7 +294,7 @@ class ActivateBackend(Backend):
                 command_timeout=self.provider.settings.command_timeout,
                 history=self.provider.settings.history,
             )
-            self.slurm = SlurmBackend(settings, self.context)
+            self.slurm = SlurmCommandLineBackend(settings, self.context)
         return True
 
     async def probe_ssh(self) -> None:
