@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from parallelworks_lab.backends.slurmrest import jwt_claims
+from parallelworks_lab.backends.slurmrest_token import jwt_claims
 
 from .support.cassette import (
     RECORDINGS,

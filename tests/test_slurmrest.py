@@ -23,7 +23,8 @@ import jsonschema
 import pytest
 
 from parallelworks_lab.backends.base import BackendContext, SubmitRequest
-from parallelworks_lab.backends.slurmrest import SlurmRestBackend, jwt_claims
+from parallelworks_lab.backends.slurmrest import SlurmRestBackend
+from parallelworks_lab.backends.slurmrest_token import jwt_claims
 from parallelworks_lab.backends.slurmrest_versions import (
     ADAPTERS,
     JobDescription,

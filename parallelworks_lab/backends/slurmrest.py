@@ -1,13 +1,11 @@
 """The ``slurmrest`` backend: Slurm through its REST API (``slurmrestd``) over httpx, with JWT.
 
-* One pooled :class:`httpx.AsyncClient` per cluster, with timeouts, and retries with backoff on
-  connect errors and HTTP 502/503/504 (for reads; a submit is retried only when it never left,
-  and the submit token in the job comment settles every other doubt).
-* Tokens come from the configuration (a value, a file, or a command such as ``scontrol token``
-  run through the cluster's transport). They are refreshed before they expire and once when the
-  cluster rejects one; they are never logged, put in an error message or returned.
-* The API version is read once from ``/openapi/v3``: the newest one an adapter in
-  :mod:`.slurmrest_versions` exists for is used.
+* The HTTP exchange (pooled client, retries, the JWT on every request, the API version picked
+  once) is :class:`.slurmrest_http.SlurmRestClient`; tokens are :mod:`.slurmrest_token`'s;
+  what each API version's documents look like is :mod:`.slurmrest_versions`'. This module
+  builds job descriptions from requests and statuses from job records.
+* A submit is retried only when it never left; the submit token in the job comment settles every
+  other doubt.
 * Watching costs one ``GET /jobs`` per interval for all jobs, with ``update_time`` so an
   unchanged queue costs the controller next to nothing.
 * Job output is read through the cluster's transport when one is configured; without one the
@@ -17,27 +15,21 @@
 from __future__ import annotations
 
 import asyncio
-import base64
-import json
 import logging
-import random
 import re
 import time
 from datetime import datetime, timezone
-from typing import Any, ClassVar, Optional, Union
+from typing import Any, ClassVar, Optional
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
-from ..errors import ClusterUnreachable, Conflict, CredentialsRejected, InvalidRequest
+from ..errors import ClusterUnreachable, Conflict, InvalidRequest
 from ..models import Partition
 from ..states import TERMINAL_STATES, JobState
 from ..transports import (
     LocalTransport,
-    LocalTransportSettings,
     Transport,
     TransportError,
-    TransportSettings,
     make_transport,
 )
 from .arrays import aggregate
@@ -46,38 +38,24 @@ from .cli import resolve_working_dir
 from .slurm_common import SBATCH_ERROR_FIELDS, TOKEN_PREFIX, UNREACHABLE_MARKERS, expand_pattern
 from .slurm_partitions import count_node, new_partition, partition_access
 from .slurm_states import normalize
+from .slurmrest_http import RETRY_STATUSES, SlurmRestClient, describe
+from .slurmrest_settings import DEFAULT_PATH, SlurmRestSettings
+from .slurmrest_token import TokenRejected, TokenSource
 from .slurmrest_versions import (
-    SUPPORTED_VERSIONS,
     Adapter,
     ApiError,
     JobDescription,
     JobRecord,
-    adapter_for,
     expand_array_spec,
-    pick_version,
     read_errors,
-    served_versions,
 )
 
 log = logging.getLogger("parallelworks_lab.slurmrest")
 
-DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin"
-RETRY_STATUSES = frozenset({502, 503, 504})
 # How long terminal statuses are remembered after their job left the queue.
 ENDED_MEMORY_SECONDS = 3600.0
 # At most this many history (slurmdbd) lookups per poll.
 HISTORY_LOOKUPS = 20
-# A JWT (three base64url parts): scrubbed from anything we repeat from a command's stderr.
-_JWT_LIKE = re.compile(r"[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}")
-# How slurmctld answers a request whose JWT it does not accept, per operation, on Slurm 22.05:
-# reads: "Unspecified error" (-1); submit/cancel: 5005; updates: 1000. Newer slurmrestd: 401.
-REJECTION_ERRORS = frozenset(
-    {
-        (-1, "unspecified error"),
-        (5005, "zero bytes were transmitted or received"),
-        (1000, "unexpected message received"),
-    }
-)
 # Request keys (in slurmrestd's "Unable to process key" errors) -> our field names.
 KEY_FIELDS = {
     "partition": "resources.partition",
@@ -102,231 +80,6 @@ NO_TRANSPORT_NOTE = (
 )
 
 
-class TokenSettings(BaseModel):
-    """Where the JWT comes from: exactly one of ``value``, ``file`` or ``command``."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    value: Optional[SecretStr] = Field(default=None, description="The token itself.")
-    file: Optional[str] = Field(
-        default=None, description="A file holding the token (re-read when it is due)."
-    )
-    command: Optional[list[str]] = Field(
-        default=None,
-        min_length=1,
-        description="argv printing a token (e.g. scontrol token), run through the transport.",
-    )
-    refresh_before_seconds: float = Field(
-        default=60.0,
-        ge=0,
-        description="Fetch a new token this long before the current one expires "
-        "(at most a quarter of the token's lifetime).",
-    )
-    lifespan_seconds: Optional[float] = Field(
-        default=None,
-        gt=0,
-        description="Lifetime to assume for tokens that carry no 'exp' claim.",
-    )
-
-    @model_validator(mode="after")
-    def _exactly_one(self) -> TokenSettings:
-        given = [k for k in ("value", "file", "command") if getattr(self, k) is not None]
-        if len(given) != 1:
-            raise ValueError("give exactly one of 'value', 'file' or 'command'")
-        return self
-
-
-class SlurmRestSettings(BackendSettings):
-    url: str = Field(pattern=r"^https?://[^\s/]+(/[^\s]*)?$", description="slurmrestd base URL.")
-    user: str = Field(
-        pattern=r"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$",
-        description="Slurm user the token belongs to (X-SLURM-USER-NAME); jobs are this user's.",
-    )
-    token: TokenSettings
-    transport: Optional[TransportSettings] = Field(
-        default=None,
-        description="Where the token command runs and job output is read; none: no log access.",
-    )
-    env: dict[str, str] = Field(
-        default_factory=dict,
-        description="Environment for commands run through the transport (e.g. SLURM_CONF).",
-    )
-    job_env: dict[str, str] = Field(
-        default_factory=lambda: {"PATH": DEFAULT_PATH},
-        description="Environment every job starts with (a request's env is added to it).",
-    )
-    working_dir: Optional[str] = Field(
-        default=None,
-        pattern=r"^/",
-        description="Working directory for jobs that name none (default: the transport's home).",
-    )
-    default_partition: Optional[str] = Field(
-        default=None,
-        pattern=r"^[A-Za-z0-9_.-]+$",
-        description="The default partition, for API versions that do not tell (v0.0.40+).",
-    )
-    api_version: Optional[str] = Field(
-        default=None,
-        pattern=r"^v\d+\.\d+\.\d+$",
-        description="Use this API version instead of the newest one served and supported.",
-    )
-    timeout: float = Field(default=30.0, gt=0, description="Seconds to wait for an answer.")
-    connect_timeout: float = Field(default=10.0, gt=0)
-    retries: int = Field(default=3, ge=0, le=10, description="Retries on connect errors/502-504.")
-    retry_backoff: float = Field(default=0.5, ge=0, description="First retry delay (doubles).")
-    max_connections: int = Field(default=8, ge=1, le=100)
-    verify_tls: Union[bool, str] = Field(
-        default=True, description="Check the server certificate (or: path of a CA bundle)."
-    )
-    full_refresh_seconds: float = Field(
-        default=60.0,
-        gt=0,
-        description="Ask for all jobs without update_time at least this often (v0.0.38 safety).",
-    )
-    update_time_margin: float = Field(
-        default=2.0,
-        ge=0,
-        description="Clock margin for update_time where the server does not give its own time.",
-    )
-
-
-class TokenRejected(CredentialsRejected):
-    """The cluster does not accept the token (bad, expired, or for another user)."""
-
-    def __init__(self, cluster: str, detail: str, generation: int) -> None:
-        super().__init__(cluster, f"token rejected: {detail}")
-        self.generation = generation
-
-
-def jwt_claims(token: str) -> dict[str, Any]:
-    """The (unverified) claims of a JWT; {} for anything else."""
-    parts = token.split(".")
-    if len(parts) != 3:
-        return {}
-    try:
-        payload = base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4))
-        claims = json.loads(payload)
-    except (ValueError, json.JSONDecodeError):
-        return {}
-    return claims if isinstance(claims, dict) else {}
-
-
-def scrub(text: str) -> str:
-    return _JWT_LIKE.sub("<token>", text)
-
-
-class TokenSource:
-    """The current token, fetched again before it expires and (once) after a rejection."""
-
-    def __init__(self, settings: TokenSettings, user: str, run_command: Any) -> None:
-        self.settings = settings
-        self.user = user
-        self._run_command = run_command
-        self._value: Optional[str] = None
-        self._expires_at: Optional[float] = None
-        self._margin = 0.0
-        self._lock = asyncio.Lock()
-        #: Incremented on every fetch; a rejection names the generation it saw.
-        self.generation = 0
-        self.fetches = 0
-
-    @property
-    def refreshable(self) -> bool:
-        return self.settings.value is None
-
-    @property
-    def expires_at(self) -> Optional[float]:
-        return self._expires_at
-
-    def _due(self) -> bool:
-        if self._value is None:
-            return True
-        if self._expires_at is None:
-            return False
-        return time.time() >= self._expires_at - self._margin
-
-    async def get(self) -> tuple[str, int]:
-        """The token to send now and its generation."""
-        async with self._lock:
-            if self._due() and (self._value is None or self.refreshable):
-                try:
-                    await self._fetch()
-                except TokenError as exc:
-                    if self._value is None or time.time() >= (self._expires_at or 0):
-                        raise
-                    # The current token is still good for a little while: use it meanwhile.
-                    log.warning("could not get a new token yet: %s", exc)
-            assert self._value is not None
-            return self._value, self.generation
-
-    async def refresh(self, rejected_generation: int) -> bool:
-        """After the cluster rejected the token of ``rejected_generation``: fetch another one.
-
-        True when a token different from the rejected one is now current."""
-        async with self._lock:
-            if self.generation != rejected_generation:
-                return True  # refreshed meanwhile
-            if not self.refreshable:
-                return False
-            old = self._value
-            await self._fetch()
-            return self._value != old
-
-    async def _fetch(self) -> None:
-        s = self.settings
-        if s.value is not None:
-            value = s.value.get_secret_value()
-        elif s.file is not None:
-            try:
-                value = await asyncio.to_thread(_read_text, s.file)
-            except OSError as exc:
-                raise TokenError(f"token file '{s.file}' cannot be read: {exc.strerror}") from None
-        else:
-            assert s.command is not None
-            value = await self._run_command(s.command)
-        value = value.strip()
-        if value.startswith("SLURM_JWT="):
-            value = value[len("SLURM_JWT=") :]
-        if not value:
-            raise TokenError("the token source gave an empty token")
-        if any(ch.isspace() for ch in value) or not value.isprintable():
-            raise TokenError("the token source gave something that is not a single-line token")
-        now = time.time()
-        claims = jwt_claims(value)
-        owner = claims.get("sun")
-        if isinstance(owner, str) and owner != self.user:
-            # slurmctld would act as the token's user, whatever X-SLURM-USER-NAME says.
-            raise TokenError(f"the token is for Slurm user '{owner}', not '{self.user}'")
-        expires = claims.get("exp")
-        if isinstance(expires, (int, float)):
-            issued = claims.get("iat")
-            start = issued if isinstance(issued, (int, float)) and issued <= now else now
-            lifetime = max(float(expires) - float(start), 1.0)
-            self._expires_at = float(expires)
-        elif s.lifespan_seconds is not None:
-            lifetime = s.lifespan_seconds
-            self._expires_at = now + lifetime
-        else:
-            lifetime, self._expires_at = 0.0, None
-        self._margin = min(s.refresh_before_seconds, lifetime / 4)
-        self._value = value
-        self.generation += 1
-        self.fetches += 1
-        if self._expires_at is not None:
-            log.debug("token %d fetched, valid for %.0f s", self.generation, self._expires_at - now)
-        else:
-            log.debug("token %d fetched (no expiry known)", self.generation)
-
-
-class TokenError(Exception):
-    """The token could not be obtained (the message never contains a token)."""
-
-
-def _read_text(path: str) -> str:
-    with open(path, encoding="utf-8") as handle:
-        return handle.read()
-
-
 def _ts(value: Optional[int]) -> Optional[datetime]:
     return None if value is None else datetime.fromtimestamp(value, tz=timezone.utc)
 
@@ -337,7 +90,7 @@ def _estimate(value: Optional[int]) -> Optional[datetime]:
     return _ts(value) if value is not None and value > time.time() else None
 
 
-class SlurmRestBackend(Backend):
+class SlurmRestBackend(SlurmRestClient, Backend):
     kind: ClassVar[str] = "slurmrest"
     settings_class = SlurmRestSettings
     settings: SlurmRestSettings
@@ -397,175 +150,6 @@ class SlurmRestBackend(Backend):
         for transport in (self.transport, self._command_runner):
             if transport is not None:
                 await transport.close()
-
-    def _http(self) -> httpx.AsyncClient:
-        if self._client is None:
-            s = self.settings
-            self._client = httpx.AsyncClient(
-                base_url=s.url.rstrip("/"),
-                timeout=httpx.Timeout(s.timeout, connect=s.connect_timeout),
-                limits=httpx.Limits(
-                    max_connections=s.max_connections, max_keepalive_connections=s.max_connections
-                ),
-                verify=s.verify_tls,
-                headers={"Accept": "application/json"},
-                follow_redirects=False,
-            )
-        return self._client
-
-    # -- tokens ------------------------------------------------------------------------------
-
-    async def _token_from_command(self, argv: list[str]) -> str:
-        runner = self.transport
-        if runner is None:
-            if self._command_runner is None:
-                self._command_runner = LocalTransport(LocalTransportSettings())
-            runner = self._command_runner
-        self.token_commands += 1
-        try:
-            result = await runner.run(argv, env=self.settings.env, timeout=self.settings.timeout)
-        except TransportError as exc:
-            raise TokenError(f"token command '{argv[0]}' could not run: {exc}") from None
-        if result.returncode != 0:
-            lines = [ln.strip() for ln in result.stderr.splitlines() if ln.strip()]
-            why = scrub(lines[-1]) if lines else "no error output"
-            raise TokenError(f"token command '{argv[0]}' failed (exit {result.returncode}): {why}")
-        lines = [ln.strip() for ln in result.stdout.splitlines() if ln.strip()]
-        return lines[-1] if lines else ""
-
-    async def _token(self) -> tuple[str, int]:
-        try:
-            return await self.tokens.get()
-        except TokenError as exc:
-            raise ClusterUnreachable(self.context.cluster_id, str(exc)) from None
-
-    async def _refresh_token(self, generation: int) -> bool:
-        try:
-            return await self.tokens.refresh(generation)
-        except TokenError as exc:
-            raise ClusterUnreachable(self.context.cluster_id, str(exc)) from None
-
-    # -- HTTP --------------------------------------------------------------------------------
-
-    async def _exchange(
-        self,
-        method: str,
-        path: str,
-        token: str,
-        *,
-        params: Optional[dict[str, Any]] = None,
-        body: Any = None,
-        retry: bool = True,
-        idempotent: bool = True,
-    ) -> tuple[int, Any]:
-        """One request, retried with backoff on connect errors (and 502-504 when idempotent)."""
-        s = self.settings
-        client = self._http()
-        headers = {"X-SLURM-USER-NAME": s.user, "X-SLURM-USER-TOKEN": token}
-        attempts = 1 + (s.retries if retry else 0)
-        problem = "no answer"
-        for attempt in range(attempts):
-            if attempt:
-                delay = s.retry_backoff * 2 ** (attempt - 1)
-                await asyncio.sleep(delay * (0.75 + random.random() / 2))
-            self.requests += 1
-            try:
-                response = await client.request(
-                    method, path, params=params, json=body, headers=headers
-                )
-            except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-                problem = f"cannot connect to {s.url}: {str(exc) or type(exc).__name__}"
-                continue
-            except httpx.TimeoutException:
-                raise ClusterUnreachable(
-                    self.context.cluster_id, f"slurmrestd did not answer within {s.timeout:.0f} s"
-                ) from None
-            except httpx.HTTPError as exc:
-                problem = f"request to {s.url} failed: {str(exc) or type(exc).__name__}"
-                if idempotent:
-                    continue
-                raise ClusterUnreachable(self.context.cluster_id, problem) from None
-            if response.status_code in RETRY_STATUSES and idempotent:
-                problem = f"slurmrestd answered HTTP {response.status_code}"
-                continue
-            try:
-                data = response.json() if response.content else None
-            except ValueError:
-                data = None
-            return response.status_code, data
-        raise ClusterUnreachable(self.context.cluster_id, problem)
-
-    async def _call(
-        self,
-        method: str,
-        path: str,
-        *,
-        params: Optional[dict[str, Any]] = None,
-        body: Any = None,
-        retry: bool = True,
-        idempotent: bool = True,
-    ) -> tuple[int, Any]:
-        """A request with the current token; a rejected token is replaced and retried once
-        (idempotent requests only: a submit handles that itself)."""
-        token, generation = await self._token()
-        status, data = await self._exchange(
-            method, path, token, params=params, body=body, retry=retry, idempotent=idempotent
-        )
-        if not _rejected(status, data):
-            return status, data
-        if idempotent and await self._refresh_token(generation):
-            log.info("cluster %s rejected its token; trying a new one", self.context.cluster_id)
-            token, generation = await self._token()
-            status, data = await self._exchange(
-                method, path, token, params=params, body=body, retry=retry
-            )
-            if not _rejected(status, data):
-                return status, data
-        raise TokenRejected(
-            self.context.cluster_id,
-            f"the cluster did not accept the JWT for user '{self.settings.user}' "
-            f"({_describe(status, data)}); check the cluster's 'token' settings",
-            generation,
-        )
-
-    async def _ready(self, retry: bool = True) -> Adapter:
-        """The adapter for the API version this slurmrestd serves (asked once)."""
-        if self._adapter is not None:
-            return self._adapter
-        async with self._ready_lock:
-            if self._adapter is not None:
-                return self._adapter
-            status, spec = await self._call("GET", "/openapi/v3", retry=retry)
-            if status != 200 or not isinstance(spec, dict):
-                raise ClusterUnreachable(
-                    self.context.cluster_id,
-                    f"slurmrestd did not give its API description (/openapi/v3: "
-                    f"{_describe(status, spec)})",
-                )
-            served = served_versions(spec)
-            version = pick_version(served, self.settings.api_version)
-            if version is None:
-                wanted = self.settings.api_version or ", ".join(SUPPORTED_VERSIONS)
-                raise ClusterUnreachable(
-                    self.context.cluster_id,
-                    f"slurmrestd serves {', '.join(served) or 'no Slurm API'}; "
-                    f"this backend needs one of {wanted}",
-                )
-            self._paths = set(spec.get("paths") or {})
-            self._adapter = adapter_for(version)
-            log.info("cluster %s: slurmrestd API %s", self.context.cluster_id, version)
-            return self._adapter
-
-    async def _get(
-        self, what: str, *, params: Optional[dict[str, Any]] = None, retry: bool = True
-    ) -> Any:
-        adapter = await self._ready(retry=retry)
-        status, data = await self._call("GET", adapter.path(what), params=params, retry=retry)
-        if status != 200:
-            raise ClusterUnreachable(
-                self.context.cluster_id, f"GET {what}: {_describe(status, data)}"
-            )
-        return data
 
     # -- discovery ---------------------------------------------------------------------------
 
@@ -705,7 +289,7 @@ class SlurmRestBackend(Backend):
             return ClusterUnreachable(self.context.cluster_id, f"submit failed: {joined}")
         if not errors:
             return ClusterUnreachable(
-                self.context.cluster_id, f"submit failed: {_describe(status, data)}"
+                self.context.cluster_id, f"submit failed: {describe(status, data)}"
             )
         for error in errors:
             field = _field_of(error)
@@ -734,7 +318,7 @@ class SlurmRestBackend(Backend):
             status, data = await self._call("GET", adapter.path("jobs"), params=params)
             if status not in (200, 304):
                 raise ClusterUnreachable(
-                    self.context.cluster_id, f"GET jobs: {_describe(status, data)}"
+                    self.context.cluster_id, f"GET jobs: {describe(status, data)}"
                 )
             answer = adapter.parse_jobs(status, data)
             self._cached_answer = answer.unchanged and self._records is not None
@@ -896,7 +480,7 @@ class SlurmRestBackend(Backend):
         if status == 200 and not failures:
             self._since = None
             return
-        detail = "; ".join(failures) or _describe(status, data)
+        detail = "; ".join(failures) or describe(status, data)
         if status in RETRY_STATUSES or any(m in detail for m in UNREACHABLE_MARKERS):
             raise ClusterUnreachable(self.context.cluster_id, f"{action} failed: {detail}")
         raise Conflict(f"{action} refused by Slurm: {detail}")
@@ -923,25 +507,6 @@ class SlurmRestBackend(Backend):
             return await self.transport.read_file(path, offset, limit)
         except TransportError as exc:
             raise ClusterUnreachable(self.context.cluster_id, str(exc)) from exc
-
-
-def _rejected(status: int, data: Any) -> bool:
-    """Does this answer mean "your token is not accepted"?"""
-    if status in (401, 403):
-        return True
-    if status != 500:
-        return False
-    errors = read_errors(data)
-    return bool(errors) and all(
-        (e.number, e.text.strip().lower()) in REJECTION_ERRORS for e in errors
-    )
-
-
-def _describe(status: int, data: Any) -> str:
-    errors = read_errors(data)
-    if errors:
-        return "; ".join(str(e) for e in errors)
-    return f"HTTP {status}"
 
 
 def _field_of(error: ApiError) -> Optional[str]:

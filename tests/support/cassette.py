@@ -676,7 +676,7 @@ async def settle(service: Any, cluster: str, timeout: float) -> None:
 def _install(monkeypatch: pytest.MonkeyPatch, session: Recording | Replayer) -> None:
     """Backends built from now on talk through ``session``; our ids get placeholders."""
     from parallelworks_lab import poller, service
-    from parallelworks_lab.backends import cli, slurmrest
+    from parallelworks_lab.backends import cli, slurmrest, slurmrest_http
 
     replay = isinstance(session, Replayer)
 
@@ -706,7 +706,7 @@ def _install(monkeypatch: pytest.MonkeyPatch, session: Recording | Replayer) -> 
     proxy.AsyncClient = async_client
     monkeypatch.setattr(cli, "make_transport", make_transport)
     monkeypatch.setattr(slurmrest, "make_transport", make_transport)
-    monkeypatch.setattr(slurmrest, "httpx", proxy)
+    monkeypatch.setattr(slurmrest_http, "httpx", proxy)
     ids = Ids(session.subs)
     monkeypatch.setattr(service, "uuid", ids)
     monkeypatch.setattr(poller, "uuid", ids)
