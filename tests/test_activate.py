@@ -21,7 +21,7 @@ if sys.version_info < (3, 11):  # the package's models use enum.StrEnum
 
 import parallelworks_client.models as pwc
 
-from parallelworks_lab.providers.activate import parse_connection
+from parallelworks_lab.providers.activate_ssh import parse_connection
 from parallelworks_lab.providers.platform import (
     CredentialError,
     host_from_api_key,
