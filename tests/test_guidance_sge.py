@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any, Optional
 
 from parallelworks_lab.backends.base import BackendContext, JobStatus, SubmitRequest
-from parallelworks_lab.backends.sge import (
-    SGEBackend,
+from parallelworks_lab.backends.sge import SGEBackend
+from parallelworks_lab.backends.sge_parsing import (
     category_requests,
     parse_qacct,
     parse_scheduling_info,

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from parallelworks_lab.backends.sge import expand_tasks, parse_hms, parse_qacct, sge_state
+from parallelworks_lab.backends.sge_parsing import expand_tasks, parse_hms, parse_qacct, sge_state
 from parallelworks_lab.models import JobSubmit
 from parallelworks_lab.service import JobService
 from parallelworks_lab.states import JobState
