@@ -6,7 +6,8 @@ The fuzzer submits whatever text it generates as a script; the whole submit and 
 
 from __future__ import annotations
 
-from parallelworks_lab.backends.local import LocalBackend, LocalJob
+from parallelworks_lab.backends.local import LocalBackend
+from parallelworks_lab.backends.local_jobs import LocalJob
 
 
 class InertLocal(LocalBackend):
