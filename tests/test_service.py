@@ -10,7 +10,8 @@ from pathlib import Path
 from parallelworks_lab.backends.local import LocalBackend
 from parallelworks_lab.errors import ClusterUnreachable
 from parallelworks_lab.models import JobSubmit, ResourceRequest
-from parallelworks_lab.service import JobService, decode_complete
+from parallelworks_lab.service import JobService
+from parallelworks_lab.service_views import decode_complete
 from parallelworks_lab.states import JobState
 from parallelworks_lab.store import JobStore
 

@@ -675,7 +675,7 @@ async def settle(service: Any, cluster: str, timeout: float) -> None:
 
 def _install(monkeypatch: pytest.MonkeyPatch, session: Recording | Replayer) -> None:
     """Backends built from now on talk through ``session``; our ids get placeholders."""
-    from parallelworks_lab import poller, service
+    from parallelworks_lab import poller, service_actions
     from parallelworks_lab.backends import cli, slurmrest, slurmrest_http
 
     replay = isinstance(session, Replayer)
@@ -708,7 +708,7 @@ def _install(monkeypatch: pytest.MonkeyPatch, session: Recording | Replayer) -> 
     monkeypatch.setattr(slurmrest, "make_transport", make_transport)
     monkeypatch.setattr(slurmrest_http, "httpx", proxy)
     ids = Ids(session.subs)
-    monkeypatch.setattr(service, "uuid", ids)
+    monkeypatch.setattr(service_actions, "uuid", ids)
     monkeypatch.setattr(poller, "uuid", ids)
 
 
