@@ -24,15 +24,17 @@ import pytest
 
 from parallelworks_lab.backends.base import BackendContext, SubmitRequest
 from parallelworks_lab.backends.slurmrest import SlurmRestBackend
+from parallelworks_lab.backends.slurmrest_records import (
+    JobDescription,
+    expand_array_spec,
+    read_exit_code,
+    read_number,
+)
 from parallelworks_lab.backends.slurmrest_token import jwt_claims
 from parallelworks_lab.backends.slurmrest_versions import (
     ADAPTERS,
-    JobDescription,
     adapter_for,
-    expand_array_spec,
     pick_version,
-    read_exit_code,
-    read_number,
     served_versions,
 )
 from parallelworks_lab.errors import ClusterUnreachable, Conflict, InvalidRequest

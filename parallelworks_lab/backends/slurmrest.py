@@ -39,16 +39,10 @@ from .slurm_common import SBATCH_ERROR_FIELDS, TOKEN_PREFIX, UNREACHABLE_MARKERS
 from .slurm_partitions import count_node, new_partition, partition_access
 from .slurm_states import normalize
 from .slurmrest_http import RETRY_STATUSES, SlurmRestClient, describe
+from .slurmrest_records import ApiError, JobDescription, JobRecord, expand_array_spec, read_errors
 from .slurmrest_settings import DEFAULT_PATH, SlurmRestSettings
 from .slurmrest_token import TokenRejected, TokenSource
-from .slurmrest_versions import (
-    Adapter,
-    ApiError,
-    JobDescription,
-    JobRecord,
-    expand_array_spec,
-    read_errors,
-)
+from .slurmrest_versions import Adapter
 
 log = logging.getLogger("parallelworks_lab.slurmrest")
 

@@ -18,6 +18,7 @@ import httpx
 from ..errors import ClusterUnreachable
 from ..transports import LocalTransport, LocalTransportSettings, Transport, TransportError
 from .base import BackendContext
+from .slurmrest_records import read_errors
 from .slurmrest_settings import SlurmRestSettings
 from .slurmrest_token import TokenError, TokenRejected, TokenSource, scrub
 from .slurmrest_versions import (
@@ -25,7 +26,6 @@ from .slurmrest_versions import (
     Adapter,
     adapter_for,
     pick_version,
-    read_errors,
     served_versions,
 )
 
