@@ -18,14 +18,15 @@ from typing import Any, ClassVar, Optional
 
 from pydantic import Field
 
-from ..errors import ClusterUnreachable, FieldError, InvalidRequest
+from ..errors import ClusterUnreachable, FieldError
 from ..models import Partition, ResourceRequest
 from ..privacy import private_dir, write_json_private
 from ..states import JobState
 from .arrays import aggregate, array_usage
 from .base import BackendSettings, JobStatus, SubmitRequest, SubmitResult, UsageRecord
-from .cli import CommandLineBackend, CommandLineSettings, last_line, leading_int
+from .cli import CommandLineBackend, CommandLineSettings, leading_int
 from .sge_parsing import (
+    UNREACHABLE_MARKERS,
     category_requests,
     cluster_queue_usage,
     expand_tasks,
@@ -39,19 +40,13 @@ from .sge_parsing import (
     qacct_seconds,
     qacct_time,
     qconf_fields,
+    qsub_error,
     request_memory_mb,
     sge_seconds,
     sge_state,
 )
 
 TOKEN_CONTEXT = "pwlab_token"  # noqa: S105 - a job context key, not a secret
-UNREACHABLE_MARKERS = (
-    "unable to contact qmaster",
-    "can't unpack",
-    "commlib error",
-    "unable to send message to qmaster",
-    "error: failed receiving gdi request",
-)
 # A Grid Engine array spec: n[-m[:s]] (lists are not supported by qsub -t).
 SGE_ARRAY = re.compile(r"^(\d+)(?:-(\d+)(?::(\d+))?)?(?:%(\d+))?$")
 # qacct -j takes one job id per call (see SGEBackend.usage): how many one usage() call asks.
@@ -241,7 +236,7 @@ class SGEBackend(CommandLineBackend):
             umask=self.settings.umask,
         )
         if result.returncode != 0:
-            raise _qsub_error(result.stderr or result.stdout)
+            raise qsub_error(result.stderr or result.stdout)
         native_id = result.stdout.strip().split(".", 1)[0]
         if not native_id.isdigit():
             raise ClusterUnreachable(
@@ -504,15 +499,3 @@ def _job_name(name: str) -> str:
     # Grid Engine refuses names with these characters (and a leading digit is not allowed).
     cleaned = re.sub(r"[\s/:@\\*?]", "_", name)
     return cleaned if cleaned and not cleaned[0].isdigit() else f"j{cleaned}"
-
-
-def _qsub_error(message: str) -> InvalidRequest:
-    text = last_line(message)
-    lowered = text.lower()
-    if "queue" in lowered:
-        return InvalidRequest.for_field("resources.partition", f"Grid Engine refused: {text}")
-    if "parallel environment" in lowered or "pe " in lowered:
-        return InvalidRequest.for_field("resources.cpus_per_task", f"Grid Engine refused: {text}")
-    if "hold_jid" in lowered or "job dependency" in lowered:
-        return InvalidRequest.for_field("after", f"Grid Engine refused: {text}")
-    return InvalidRequest.for_field("resources", f"Grid Engine refused: {text}")

@@ -1,4 +1,5 @@
-"""Reading Grid Engine's answers: state letters, qstat's XML rows and task ranges, ``qacct -j``
+"""Reading Grid Engine's answers: which error texts mean "not answered", which request field a
+qsub error is about, state letters, qstat's XML rows and task ranges, ``qacct -j``
 records (times, CPU seconds, memory), ``qconf`` listings of queues and hosts, a job's scheduling
 info, and Grid Engine's ``h:m:s`` durations."""
 
@@ -9,7 +10,9 @@ import re
 from datetime import datetime, timezone
 from typing import Optional
 
+from ..errors import InvalidRequest
 from ..states import JobState
+from .cli import last_line
 
 
 def sge_state(code: str) -> JobState:
@@ -215,3 +218,24 @@ def parse_scheduling_info(text: str) -> list[str]:
             lines.append(line.strip())
     # qstat glues its "Following jobs do not exist" notice on; it is not about this job.
     return [ln.split("Following jobs do not exist")[0].strip() for ln in lines if ln.strip()]
+
+
+UNREACHABLE_MARKERS = (
+    "unable to contact qmaster",
+    "can't unpack",
+    "commlib error",
+    "unable to send message to qmaster",
+    "error: failed receiving gdi request",
+)
+
+
+def qsub_error(message: str) -> InvalidRequest:
+    text = last_line(message)
+    lowered = text.lower()
+    if "queue" in lowered:
+        return InvalidRequest.for_field("resources.partition", f"Grid Engine refused: {text}")
+    if "parallel environment" in lowered or "pe " in lowered:
+        return InvalidRequest.for_field("resources.cpus_per_task", f"Grid Engine refused: {text}")
+    if "hold_jid" in lowered or "job dependency" in lowered:
+        return InvalidRequest.for_field("after", f"Grid Engine refused: {text}")
+    return InvalidRequest.for_field("resources", f"Grid Engine refused: {text}")

@@ -35,11 +35,11 @@ from ..transports import (
 from .arrays import aggregate
 from .base import Backend, BackendContext, BackendSettings, JobStatus, SubmitRequest, SubmitResult
 from .cli import resolve_working_dir
-from .slurm_common import SBATCH_ERROR_FIELDS, TOKEN_PREFIX, UNREACHABLE_MARKERS, expand_pattern
+from .slurm_common import TOKEN_PREFIX, UNREACHABLE_MARKERS, expand_pattern
 from .slurm_partitions import count_node, new_partition, partition_access
 from .slurm_states import normalize
 from .slurmrest_http import RETRY_STATUSES, SlurmRestClient, describe
-from .slurmrest_records import ApiError, JobDescription, JobRecord, expand_array_spec, read_errors
+from .slurmrest_records import JobDescription, JobRecord, expand_array_spec, field_of, read_errors
 from .slurmrest_settings import DEFAULT_PATH, SlurmRestSettings
 from .slurmrest_token import TokenRejected, TokenSource
 from .slurmrest_versions import Adapter
@@ -50,24 +50,6 @@ log = logging.getLogger("parallelworks_lab.slurmrest")
 ENDED_MEMORY_SECONDS = 3600.0
 # At most this many history (slurmdbd) lookups per poll.
 HISTORY_LOOKUPS = 20
-# Request keys (in slurmrestd's "Unable to process key" errors) -> our field names.
-KEY_FIELDS = {
-    "partition": "resources.partition",
-    "nodes": "resources.nodes",
-    "minimum_nodes": "resources.nodes",
-    "maximum_nodes": "resources.nodes",
-    "tasks": "resources.ntasks",
-    "cpus_per_task": "resources.cpus_per_task",
-    "memory_per_node": "resources.memory_mb",
-    "time_limit": "resources.time_limit_minutes",
-    "gpus": "resources.gpus",
-    "tres_per_job": "resources.gpus",
-    "array": "resources.array",
-    "dependency": "after",
-    "current_working_directory": "working_dir",
-    "environment": "env",
-    "name": "name",
-}
 NO_TRANSPORT_NOTE = (
     "output not readable from JupyterLab: cluster has no 'transport' configured "
     "(the files stay on the cluster at stdout_path/stderr_path)"
@@ -286,7 +268,7 @@ class SlurmRestBackend(SlurmRestClient, Backend):
                 self.context.cluster_id, f"submit failed: {describe(status, data)}"
             )
         for error in errors:
-            field = _field_of(error)
+            field = field_of(error)
             if field is None:
                 continue
             message = f"Slurm refused the job: {error}"
@@ -501,18 +483,3 @@ class SlurmRestBackend(SlurmRestClient, Backend):
             return await self.transport.read_file(path, offset, limit)
         except TransportError as exc:
             raise ClusterUnreachable(self.context.cluster_id, str(exc)) from exc
-
-
-def _field_of(error: ApiError) -> Optional[str]:
-    """The request field a Slurm error is about, if we can tell."""
-    text = f"{error.text} {error.description}"
-    key = re.search(r'key "([^"]+)"', text)
-    if key and key.group(1) in KEY_FIELDS:
-        return KEY_FIELDS[key.group(1)]
-    if error.number == 2000:  # ESLURM_INVALID_PARTITION_NAME
-        return "resources.partition"
-    lowered = text.lower()
-    for marker, field in SBATCH_ERROR_FIELDS:
-        if marker in lowered:
-            return field
-    return None

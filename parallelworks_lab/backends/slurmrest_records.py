@@ -1,7 +1,8 @@
 """The Slurm REST API in neutral terms, whatever the version: what we submit
 (:class:`JobDescription`), what we read (:class:`JobRecord`, :class:`PartitionRecord`,
 :class:`NodeRecord`, errors, warnings), and tolerant readers of the values every version spells
-a little differently (numbers, times, exit codes, lists). The adapters in
+a little differently (numbers, times, exit codes, lists), and which request field an error is
+about. The adapters in
 :mod:`.slurmrest_versions` translate between these and each version's documents."""
 
 from __future__ import annotations
@@ -9,6 +10,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from typing import Any, Optional
+
+from .slurm_common import SBATCH_ERROR_FIELDS
 
 # Numbers Slurm uses for "unset" / "infinite" in the flat (v0.0.38) encoding.
 _NO_VAL_FLOOR = 0xFFFFFFFE
@@ -264,3 +267,38 @@ def expand_array_spec(spec: str, limit: int = 100_000) -> list[int]:
         if len(ids) > limit:
             break
     return ids[:limit]
+
+
+# Request keys (in slurmrestd's "Unable to process key" errors) -> our field names.
+KEY_FIELDS = {
+    "partition": "resources.partition",
+    "nodes": "resources.nodes",
+    "minimum_nodes": "resources.nodes",
+    "maximum_nodes": "resources.nodes",
+    "tasks": "resources.ntasks",
+    "cpus_per_task": "resources.cpus_per_task",
+    "memory_per_node": "resources.memory_mb",
+    "time_limit": "resources.time_limit_minutes",
+    "gpus": "resources.gpus",
+    "tres_per_job": "resources.gpus",
+    "array": "resources.array",
+    "dependency": "after",
+    "current_working_directory": "working_dir",
+    "environment": "env",
+    "name": "name",
+}
+
+
+def field_of(error: ApiError) -> Optional[str]:
+    """The request field a Slurm error is about, if we can tell."""
+    text = f"{error.text} {error.description}"
+    key = re.search(r'key "([^"]+)"', text)
+    if key and key.group(1) in KEY_FIELDS:
+        return KEY_FIELDS[key.group(1)]
+    if error.number == 2000:  # ESLURM_INVALID_PARTITION_NAME
+        return "resources.partition"
+    lowered = text.lower()
+    for marker, field_name in SBATCH_ERROR_FIELDS:
+        if marker in lowered:
+            return field_name
+    return None
