@@ -1,0 +1,159 @@
+"""The server package keeps its module boundaries (docs/design.md, "Modules"): no backend module
+depends on another backend module, directly or through the shared modules it imports, and no
+module grows past what one reader takes in at once. Read from the source with ``ast``: nothing
+is imported to check it, so a sideways import cannot hide behind import order or a cache."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+from parallelworks_lab.providers.activate_backend import ActivateBackend
+from parallelworks_lab.service import DEFAULT_BACKENDS, load_backend_class
+
+PACKAGE = Path(__file__).resolve().parents[1] / "parallelworks_lab"
+MAX_LINES = 550
+#: Modules over the limit whose split is a separate, unfinished change (issue #14, the kernel
+#: side). Each entry must still be over the limit: once its split lands, the entry has to go.
+SPLIT_ELSEWHERE = {"parallelworks_lab/widgets.py"}
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def all_modules() -> dict[str, Path]:
+    return {module_name(path): path for path in sorted(PACKAGE.rglob("*.py"))}
+
+
+def is_type_checking_block(node: ast.AST) -> bool:
+    return isinstance(node, ast.If) and ast.unparse(node.test) in (
+        "TYPE_CHECKING",
+        "typing.TYPE_CHECKING",
+    )
+
+
+def imports_of(name: str, path: Path, known: set[str]) -> set[str]:
+    """The package's modules this module imports when it runs (anywhere in the file, also
+    inside functions; not in ``if TYPE_CHECKING:`` blocks, which never run)."""
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found: set[str] = set()
+
+    def visit(node: ast.AST) -> None:
+        if is_type_checking_block(node):
+            return
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")
+                base = base[: len(base) - node.level + 1]
+                target = ".".join([*base, node.module] if node.module else base)
+            else:
+                target = node.module or ""
+            found.add(target)
+            # ``from . import local_usage`` imports a module, not a name.
+            found.update(f"{target}.{alias.name}" for alias in node.names)
+        for child in ast.iter_child_nodes(node):
+            visit(child)
+
+    visit(ast.parse(path.read_text(), filename=str(path)))
+    return found & known
+
+
+def backend_modules(modules: dict[str, Path]) -> set[str]:
+    """Modules that define a cluster kind: a class setting ``kind`` in its body."""
+    found = set()
+    for name, path in modules.items():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.ClassDef):
+                continue
+            for statement in node.body:
+                target = (
+                    statement.target
+                    if isinstance(statement, ast.AnnAssign) and statement.value is not None
+                    else statement.targets[0]
+                    if isinstance(statement, ast.Assign) and len(statement.targets) == 1
+                    else None
+                )
+                if isinstance(target, ast.Name) and target.id == "kind":
+                    found.add(name)
+    return found
+
+
+def reachable(start: str, graph: dict[str, set[str]]) -> dict[str, list[str]]:
+    """Every module ``start`` loads, each with one import chain that leads to it."""
+    chains = {start: [start]}
+    todo = [start]
+    while todo:
+        current = todo.pop()
+        for target in sorted(graph[current]):
+            if target not in chains:
+                chains[target] = [*chains[current], target]
+                todo.append(target)
+    return chains
+
+
+def test_the_guard_sees_every_backend_kind():
+    """Else a backend defined some other way would slip past the import check below."""
+    found = backend_modules(all_modules())
+    registered = {load_backend_class(path).__module__ for path in DEFAULT_BACKENDS.values()}
+    assert registered | {ActivateBackend.__module__} <= found, found
+    assert "parallelworks_lab.backends.cli" not in found  # shared bases name no kind
+    assert "parallelworks_lab.backends.slurm_cli" not in found
+
+
+def test_no_backend_module_depends_on_another():
+    modules = all_modules()
+    known = set(modules)
+    graph = {name: imports_of(name, path, known) - {name} for name, path in modules.items()}
+    backends = backend_modules(modules)
+    problems = []
+    for backend in sorted(backends):
+        for other, chain in reachable(backend, graph).items():
+            if other in backends and other != backend:
+                problems.append(" -> ".join(chain))
+    assert not problems, "backend modules import other backend modules:\n" + "\n".join(problems)
+
+
+def test_the_import_reader_finds_sideways_imports(tmp_path):
+    """The check above can fail: the reader resolves the relative imports backends use."""
+    backends = tmp_path / "parallelworks_lab" / "backends"
+    backends.mkdir(parents=True)
+    source = backends / "sge.py"
+    source.write_text(
+        "from typing import TYPE_CHECKING\n"
+        "from .slurm import aggregate\n"
+        "from . import local\n"
+        "from ..providers.activate_backend import ActivateBackend\n"
+        "if TYPE_CHECKING:\n"
+        "    from .slurmrest import SlurmRestBackend\n"
+    )
+    known = {
+        "parallelworks_lab.backends.slurm",
+        "parallelworks_lab.backends.local",
+        "parallelworks_lab.backends.slurmrest",
+        "parallelworks_lab.providers.activate_backend",
+    }
+    assert imports_of("parallelworks_lab.backends.sge", source, known) == known - {
+        "parallelworks_lab.backends.slurmrest"
+    }
+
+
+def test_no_module_is_over_the_line_limit():
+    too_long = {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        relative = str(path.relative_to(PACKAGE.parent))
+        lines = len(path.read_text().splitlines())
+        if lines > MAX_LINES and relative not in SPLIT_ELSEWHERE:
+            too_long[relative] = lines
+    assert not too_long, f"split these along their concepts (at most {MAX_LINES} lines): {too_long}"
+
+
+def test_modules_awaiting_their_split_are_still_too_long():
+    for relative in SPLIT_ELSEWHERE:
+        path = PACKAGE.parent / relative
+        assert path.exists() and len(path.read_text().splitlines()) > MAX_LINES, (
+            f"{relative} is split: remove it from SPLIT_ELSEWHERE"
+        )
