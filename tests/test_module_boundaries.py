@@ -6,6 +6,7 @@ is imported to check it, so a sideways import cannot hide behind import order or
 from __future__ import annotations
 
 import ast
+import functools
 from pathlib import Path
 
 from parallelworks_lab.providers.activate_backend import ActivateBackend
@@ -23,6 +24,7 @@ def module_name(path: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
+@functools.cache
 def all_modules() -> dict[str, Path]:
     return {module_name(path): path for path in sorted(PACKAGE.rglob("*.py"))}
 
@@ -34,14 +36,16 @@ def is_type_checking_block(node: ast.AST) -> bool:
     )
 
 
-def imports_of(name: str, path: Path, known: set[str]) -> set[str]:
-    """The package's modules this module imports when it runs (anywhere in the file, also
-    inside functions; not in ``if TYPE_CHECKING:`` blocks, which never run)."""
+def imports_of(name: str, path: Path, known: set[str], in_functions: bool = True) -> set[str]:
+    """The package's modules this module imports (not in ``if TYPE_CHECKING:`` blocks, which
+    never run; inside functions only when ``in_functions``: those run when called)."""
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     found: set[str] = set()
 
     def visit(node: ast.AST) -> None:
         if is_type_checking_block(node):
+            return
+        if not in_functions and isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
             return
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
@@ -82,13 +86,28 @@ def backend_modules(modules: dict[str, Path]) -> set[str]:
     return found
 
 
-def reachable(start: str, graph: dict[str, set[str]]) -> dict[str, list[str]]:
-    """Every module ``start`` loads, each with one import chain that leads to it."""
+@functools.cache
+def import_graphs() -> tuple[dict[str, set[str]], dict[str, set[str]]]:
+    """Per module: everything it imports, and what loading it imports (its top level)."""
+    modules = all_modules()
+    known = set(modules)
+    every = {name: imports_of(name, path, known) - {name} for name, path in modules.items()}
+    loads = {
+        name: imports_of(name, path, known, in_functions=False) - {name}
+        for name, path in modules.items()
+    }
+    return every, loads
+
+
+def reachable(start: str) -> dict[str, list[str]]:
+    """Every module ``start`` uses: what it imports anywhere, and what those load in turn,
+    each with one import chain that leads to it."""
+    every, loads = import_graphs()
     chains = {start: [start]}
     todo = [start]
     while todo:
         current = todo.pop()
-        for target in sorted(graph[current]):
+        for target in sorted(every[current] if current == start else loads[current]):
             if target not in chains:
                 chains[target] = [*chains[current], target]
                 todo.append(target)
@@ -105,16 +124,34 @@ def test_the_guard_sees_every_backend_kind():
 
 
 def test_no_backend_module_depends_on_another():
-    modules = all_modules()
-    known = set(modules)
-    graph = {name: imports_of(name, path, known) - {name} for name, path in modules.items()}
-    backends = backend_modules(modules)
+    backends = backend_modules(all_modules())
     problems = []
     for backend in sorted(backends):
-        for other, chain in reachable(backend, graph).items():
+        for other, chain in reachable(backend).items():
             if other in backends and other != backend:
                 problems.append(" -> ".join(chain))
     assert not problems, "backend modules import other backend modules:\n" + "\n".join(problems)
+
+
+def test_imports_go_one_way():
+    """handlers -> service -> poller/store -> backends -> transports, never back up."""
+    service_side = {
+        f"parallelworks_lab.{name}"
+        for name in ("app", "handlers", "service", "service_views", "service_actions")
+    } | {"parallelworks_lab.poller", "parallelworks_lab.store"}
+    scheduler_side = ("parallelworks_lab.backends", "parallelworks_lab.providers")
+    problems = []
+    for name in sorted(all_modules()):
+        if name.startswith(scheduler_side):
+            above = service_side
+        elif name.startswith("parallelworks_lab.transports"):
+            above = service_side | {m for m in all_modules() if m.startswith(scheduler_side)}
+        else:
+            continue
+        problems += [
+            " -> ".join(chain) for other, chain in reachable(name).items() if other in above
+        ]
+    assert not problems, "imports against the layers:\n" + "\n".join(problems)
 
 
 def test_the_import_reader_finds_sideways_imports(tmp_path):
