@@ -3,6 +3,7 @@ Slurm, slurmrestd and Grid Engine backends all report arrays this way)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Optional
 
 from ..states import TERMINAL_STATES, JobState
@@ -66,3 +67,25 @@ def aggregate(tasks: list[JobStatus]) -> JobStatus:
         reason=reason,
         started_at=min(started) if started else None,
     )
+
+
+def wanted_statuses(
+    listed: Iterable[tuple[str, JobStatus]], wanted: set[str]
+) -> dict[str, JobStatus]:
+    """Of what a scheduler listed (native id, status), what was asked for: each wanted job, the
+    tasks of a wanted array (and each wanted task), and a wanted array's own status from all of
+    its listed tasks'."""
+    statuses: dict[str, JobStatus] = {}
+    tasks_of: dict[str, list[JobStatus]] = {}
+    for key, status in listed:
+        parent = status.parent_native_id
+        if parent is not None:
+            tasks_of.setdefault(parent, []).append(status)
+            if parent in wanted or key in wanted:
+                statuses[key] = status
+        elif key in wanted:
+            statuses[key] = status
+    for parent, tasks in tasks_of.items():
+        if parent in wanted:
+            statuses[parent] = aggregate(tasks)
+    return statuses

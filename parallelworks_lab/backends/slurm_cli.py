@@ -21,7 +21,7 @@ from ..states import TERMINAL_STATES, JobState
 from ..transports import (
     CommandResult,
 )
-from .arrays import aggregate, array_usage
+from .arrays import array_usage, wanted_statuses
 from .base import BackendSettings, JobStatus, SubmitRequest, SubmitResult, UsageRecord
 from .cli import CommandLineBackend, CommandLineSettings, last_line, leading_int
 from .slurm_accounting import SACCT_HISTORY_FIELDS, SACCT_USAGE_FIELDS, sacct_jobs, usage_record
@@ -34,6 +34,7 @@ from .slurm_common import (
     expand_pattern,
     parse_estimate,
     parse_time,
+    submitted,
 )
 from .slurm_partitions import (
     SINFO_FIELDS,
@@ -215,18 +216,9 @@ class SlurmCommandLineBackend(CommandLineBackend):
             raise ClusterUnreachable(
                 self.context.cluster_id, f"unexpected sbatch output {native_id!r}"
             )
-        stdout_path = stderr_path = None
-        if not request.resources.array:
-            options = dict(a.split("=", 1) for a in argv if a.startswith("--") and "=" in a)
-            stdout_path = expand_pattern(options["--output"], native_id, native_id, None)
-            stderr_path = expand_pattern(options["--error"], native_id, native_id, None)
-        return SubmitResult(
-            native_id=native_id,
-            stdout_path=stdout_path,
-            stderr_path=stderr_path,
-            working_dir=working_dir,
-            state=JobState.QUEUED,
-            raw_state="PENDING",
+        options = dict(a.split("=", 1) for a in argv if a.startswith("--") and "=" in a)
+        return submitted(
+            native_id, options["--output"], options["--error"], working_dir, request.resources
         )
 
     # -- watching ----------------------------------------------------------------------------
@@ -273,20 +265,7 @@ class SlurmCommandLineBackend(CommandLineBackend):
     async def poll(self, native_ids: list[str]) -> dict[str, JobStatus]:
         wanted = set(native_ids)
         rows = await self._squeue()
-        statuses: dict[str, JobStatus] = {}
-        tasks_of: dict[str, list[JobStatus]] = {}
-        for row in rows:
-            status = self._status(row)
-            key = row["JobArrayID"]
-            if status.parent_native_id is not None:
-                tasks_of.setdefault(status.parent_native_id, []).append(status)
-                if status.parent_native_id in wanted or key in wanted:
-                    statuses[key] = status
-            elif key in wanted:
-                statuses[key] = status
-        for parent, tasks in tasks_of.items():
-            if parent in wanted:
-                statuses[parent] = aggregate(tasks)
+        statuses = wanted_statuses(((row["JobArrayID"], self._status(row)) for row in rows), wanted)
         missing = [n for n in wanted if n not in statuses and n.isdigit()]
         if missing:
             statuses.update(await self._history(missing))

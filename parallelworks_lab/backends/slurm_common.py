@@ -1,12 +1,16 @@
 """What every Slurm client here says and reads the same way, whether it runs Slurm's commands or
 speaks to slurmrestd: the submit-token marker in a job's comment, the error texts that mean "not
-answered" or "rate limited", which request field an sbatch error is about, Slurm's times and
-sbatch's file name patterns."""
+answered" or "rate limited", which request field an sbatch error is about, Slurm's times,
+sbatch's file name patterns and what an accepted submit tells."""
 
 from __future__ import annotations
 
 from datetime import datetime, timezone
 from typing import Optional
+
+from ..models import ResourceRequest
+from ..states import JobState
+from .base import SubmitResult
 
 SEP = "\x1f"  # ASCII unit separator: cannot occur in the values we read
 
@@ -86,3 +90,22 @@ def expand_pattern(pattern: str, job_id: str, array_job: str, task: Optional[str
         out.append(ch)
         i += 1
     return "".join(out)
+
+
+def submitted(
+    native_id: str, stdout: str, stderr: str, working_dir: str, resources: ResourceRequest
+) -> SubmitResult:
+    """What Slurm accepted (from sbatch or slurmrestd): a pending job and where its output goes,
+    from the file name patterns it was given (an array's tasks each have their own files)."""
+    stdout_path = stderr_path = None
+    if not resources.array:
+        stdout_path = expand_pattern(stdout, native_id, native_id, None)
+        stderr_path = expand_pattern(stderr, native_id, native_id, None)
+    return SubmitResult(
+        native_id=native_id,
+        stdout_path=stdout_path,
+        stderr_path=stderr_path,
+        working_dir=working_dir,
+        state=JobState.QUEUED,
+        raw_state="PENDING",
+    )

@@ -32,10 +32,10 @@ from ..transports import (
     TransportError,
     make_transport,
 )
-from .arrays import aggregate
+from .arrays import wanted_statuses
 from .base import Backend, BackendContext, BackendSettings, JobStatus, SubmitRequest, SubmitResult
 from .cli import resolve_working_dir
-from .slurm_common import TOKEN_PREFIX, UNREACHABLE_MARKERS, expand_pattern
+from .slurm_common import TOKEN_PREFIX, UNREACHABLE_MARKERS, expand_pattern, submitted
 from .slurm_partitions import count_node, new_partition, partition_access
 from .slurm_states import normalize
 from .slurmrest_http import RETRY_STATUSES, SlurmRestClient, describe
@@ -244,18 +244,7 @@ class SlurmRestBackend(SlurmRestClient, Backend):
             raise self._submit_error(status, data, request)
         native_id = str(job_id)
         self._since = None  # a change we know of: the next poll asks for the full list
-        stdout_path = stderr_path = None
-        if not request.resources.array:
-            stdout_path = expand_pattern(job.stdout, native_id, native_id, None)
-            stderr_path = expand_pattern(job.stderr, native_id, native_id, None)
-        return SubmitResult(
-            native_id=native_id,
-            stdout_path=stdout_path,
-            stderr_path=stderr_path,
-            working_dir=working_dir,
-            state=JobState.QUEUED,
-            raw_state="PENDING",
-        )
+        return submitted(native_id, job.stdout, job.stderr, working_dir, request.resources)
 
     def _submit_error(self, status: int, data: Any, request: SubmitRequest) -> Exception:
         errors = read_errors(data)
@@ -367,20 +356,7 @@ class SlurmRestBackend(SlurmRestClient, Backend):
             del self._ended[key]
         known = {key: status for key, (_, status) in self._ended.items()}
         known.update(current)
-        statuses: dict[str, JobStatus] = {}
-        tasks_of: dict[str, list[JobStatus]] = {}
-        for key, status in known.items():
-            parent = status.parent_native_id
-            if parent is not None:
-                tasks_of.setdefault(parent, []).append(status)
-                if parent in wanted or key in wanted:
-                    statuses[key] = status
-            elif key in wanted:
-                statuses[key] = status
-        for parent, tasks in tasks_of.items():
-            if parent in wanted:
-                statuses[parent] = aggregate(tasks)
-        return statuses
+        return wanted_statuses(known.items(), wanted)
 
     async def poll(self, native_ids: list[str]) -> dict[str, JobStatus]:
         if not native_ids:
