@@ -1,6 +1,6 @@
 """Parallel Works ACTIVATE clusters, through the REST API, against the contract server
-(tests/activate_server.py: bodies checked against parallelworks-client's published models) backed
-by the real Slurm test cluster (real squeue/sinfo/scancel; SSH to its real sshd)."""
+(tests/support/activate_server.py: bodies checked against parallelworks-client's published
+models) backed by the real Slurm test cluster (real squeue/sinfo/scancel; SSH to its real sshd)."""
 
 from __future__ import annotations
 
@@ -28,8 +28,8 @@ from parallelworks_lab.providers.platform import (
     resolve_credentials,
 )
 
-from .activate_server import ActivateServer, check_body
-from .conftest import server_config
+from .support.activate_server import ActivateServer, check_body
+from .support.api import server_config
 
 TERMINAL = {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY"}
 SECRET = "s3cr3t-do-not-leak"

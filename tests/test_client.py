@@ -23,8 +23,8 @@ from parallelworks_lab.client import (
 from parallelworks_lab.client import api as client_api
 from parallelworks_lab.errors import InvalidRequest, NotFound
 
-from .pw_live import Kernel, wait_until
-from .server_process import TOKEN
+from .support.pw_live import Kernel, wait_until
+from .support.server_process import TOKEN
 
 DISCOVERY_ENV = ("PWLAB_SERVER_URL", "PWLAB_TOKEN", "JPY_PARENT_PID")
 

@@ -19,7 +19,7 @@ from parallelworks_lab.service import JobService
 from parallelworks_lab.states import JobState
 from parallelworks_lab.store import JobStore
 
-from .server_process import Server
+from .support.server_process import Server
 from .test_service import wait_state
 
 TERMINAL = {"COMPLETED", "FAILED", "CANCELLED"}

@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from .conftest import SLOTS
+from .support.api import SLOTS
 
 TERMINAL = {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT"}
 
@@ -168,7 +168,7 @@ def site_templates(tmp_path):
 
 @pytest.fixture
 def jp_server_config(tmp_path, local_cluster, site_templates):
-    from .conftest import server_config
+    from .support.api import server_config
 
     config = server_config(tmp_path, [local_cluster], poll_interval=0.2)
     config["ParallelWorksLabApp"]["templates_dir"] = str(site_templates)

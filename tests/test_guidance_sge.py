@@ -27,7 +27,7 @@ from parallelworks_lab.guidance.reasons import explain_details
 from parallelworks_lab.models import JobSubmit, ResourceRequest
 from parallelworks_lab.states import TERMINAL_STATES, JobState
 
-from .sge_cluster import sge_cluster_entry
+from .support.sge_cluster import sge_cluster_entry
 from .test_guidance_slurm import KNOWN_USAGE, eventually
 from .test_sge import sge_service, until
 

@@ -40,7 +40,7 @@ from parallelworks_lab.service import JobService
 from parallelworks_lab.states import TERMINAL_STATES, JobState
 from parallelworks_lab.store import JobStore
 
-from .slurm_cluster import slurm_cluster_entry
+from .support.slurm_cluster import slurm_cluster_entry
 from .test_slurm import backend_for
 
 T = TypeVar("T")

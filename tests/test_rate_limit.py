@@ -22,7 +22,7 @@ from parallelworks_lab.service import JobService
 from parallelworks_lab.states import JobState
 from parallelworks_lab.store import JobStore
 
-from .slurm_cluster import slurm_cluster_entry
+from .support.slurm_cluster import slurm_cluster_entry
 
 WRAPPER = Path(__file__).resolve().parents[1] / "dev" / "slurm" / "rate_limit.py"
 COMMANDS = ("squeue", "sbatch", "sinfo", "scontrol", "scancel", "sacct", "sacctmgr")

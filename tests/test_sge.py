@@ -18,7 +18,7 @@ from parallelworks_lab.service import JobService
 from parallelworks_lab.states import JobState
 from parallelworks_lab.store import JobStore
 
-from .sge_cluster import sge_cluster_entry
+from .support.sge_cluster import sge_cluster_entry
 
 
 @contextlib.asynccontextmanager

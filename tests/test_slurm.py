@@ -39,8 +39,8 @@ from parallelworks_lab.store import JobStore
 from parallelworks_lab.transports import ssh_shell
 from parallelworks_lab.transports.ssh import quote_command
 
-from .sge_cluster import sge_cluster_entry
-from .slurm_cluster import slurm_cluster_entry, start_slurm
+from .support.sge_cluster import sge_cluster_entry
+from .support.slurm_cluster import slurm_cluster_entry, start_slurm
 
 
 def backend_for(

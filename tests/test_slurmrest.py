@@ -40,8 +40,8 @@ from parallelworks_lab.service import JobService
 from parallelworks_lab.states import JobState
 from parallelworks_lab.store import JobStore
 
-from .conftest import server_config
-from .slurm_cluster import slurm_cluster_entry
+from .support.api import server_config
+from .support.slurm_cluster import slurm_cluster_entry
 
 DATA = Path(__file__).parent / "data" / "slurmrest"
 SPEC_VERSIONS = ("v0.0.42", "v0.0.44")

@@ -23,9 +23,9 @@ from typing import Any
 import httpx
 import pytest
 
-from .server_process import REPO, free_port
-from .sge_cluster import sge_cluster_entry
-from .slurm_cluster import slurm_cluster_entry
+from .support.server_process import REPO, free_port
+from .support.sge_cluster import sge_cluster_entry
+from .support.slurm_cluster import slurm_cluster_entry
 
 USERS = ("pwpriv-a", "pwpriv-b")
 TOKEN = "two-users-test-token"
@@ -119,7 +119,7 @@ class UserServer:
             self.proc = subprocess.Popen(
                 [
                     sys.executable,
-                    str(Path(__file__).with_name("run_as_user.py")),
+                    str(Path(__file__).parent / "support" / "run_as_user.py"),
                     str(user.pw_uid),
                     str(user.pw_gid),
                     "--",
