@@ -4,7 +4,10 @@ from typing import Any
 
 import pytest
 
+from parallelworks_lab.service import JobService
+
 from .support.api import MAX_TIME, SLOTS, Api, server_config
+from .support.service import build_service
 
 pytest_plugins = ["pytest_jupyter.jupyter_server"]
 
@@ -73,3 +76,21 @@ def sge_cluster(slurm_cluster) -> dict[str, Any]:
     from .support.sge_cluster import start_sge
 
     return start_sge()
+
+
+@pytest.fixture
+def job_service(tmp_path, jp_asyncio_loop):
+    """Starts a JobService on a fresh database in ``tmp_path`` (the test's event loop runs it):
+    ``service = await job_service([cluster entry], root_dir=..., poll_interval=...)``. Every
+    service started is stopped after the test."""
+    started: list[JobService] = []
+
+    async def start(clusters: list[dict[str, Any]], **options: Any) -> JobService:
+        service = build_service(tmp_path, clusters, **options)
+        await service.start()
+        started.append(service)
+        return service
+
+    yield start
+    for service in reversed(started):
+        jp_asyncio_loop.run_until_complete(service.stop())

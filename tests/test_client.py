@@ -23,8 +23,9 @@ from parallelworks_lab.client import (
 from parallelworks_lab.client import api as client_api
 from parallelworks_lab.errors import InvalidRequest, NotFound
 
-from .support.pw_live import Kernel, wait_until
+from .support.pw_live import Kernel
 from .support.server_process import TOKEN
+from .support.waiting import wait_until
 
 DISCOVERY_ENV = ("PWLAB_SERVER_URL", "PWLAB_TOKEN", "JPY_PARENT_PID")
 

@@ -16,7 +16,7 @@ import pytest
 
 from . import test_contract as contract
 from .support import api as support_api
-from .support import cassette
+from .support import cassette, waiting
 from .support.api import server_config
 from .support.sge_cluster import sge_cluster_entry
 from .support.slurm_cluster import slurm_cluster_entry
@@ -79,6 +79,7 @@ def recording(request, cluster, recording_name, workdir, tmp_path, monkeypatch):
         fast = _short_sleeps()
         monkeypatch.setattr(contract, "asyncio", fast)
         monkeypatch.setattr(support_api, "asyncio", fast)
+        monkeypatch.setattr(waiting, "asyncio", fast)
         real_call = support_api.Api.call
 
         async def call(self, *args: Any, **kwargs: Any) -> Any:

@@ -4,10 +4,8 @@ where a job came from."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import subprocess
-import time
 from datetime import datetime, timezone
 
 import pytest
@@ -27,17 +25,6 @@ HUNGRY = (
 )
 
 
-async def wait_for(api, job_id: str, check, timeout: float = 30.0):
-    deadline = time.monotonic() + timeout
-    job = {}
-    while time.monotonic() < deadline:
-        job = await api.get(f"jobs/{job_id}")
-        if check(job):
-            return job
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"job {job_id}: condition never met; last: {job}")
-
-
 async def test_efficiency_card_of_a_finished_job(api, jp_root_dir):
     (jp_root_dir / "hungry.py").write_text(HUNGRY)
     job = await api.submit(
@@ -45,7 +32,7 @@ async def test_efficiency_card_of_a_finished_job(api, jp_root_dir):
         command="python3 hungry.py",
         resources={"memory_mb": 4096, "time_limit_minutes": 30, "cpus_per_task": 2},
     )
-    done = await wait_for(api, job["id"], lambda j: j["usage"] is not None)
+    done = await api.wait_for(job["id"], lambda j: j["usage"] is not None)
     assert done["state"] == "COMPLETED"
     usage = done["usage"]
     assert usage["source"] == "measured"
@@ -69,9 +56,9 @@ async def test_reason_in_plain_words_and_start_estimate(api):
     blocker = await api.submit(
         command="sleep 60", resources={"cpus_per_task": SLOTS, "time_limit_minutes": 2}
     )
-    await wait_for(api, blocker["id"], lambda j: j["state"] == "RUNNING")
+    await api.wait_for(blocker["id"], lambda j: j["state"] == "RUNNING")
     waiting = await api.submit(command="true", resources={"time_limit_minutes": 1})
-    job = await wait_for(api, waiting["id"], lambda j: j["estimated_start"] is not None)
+    job = await api.wait_for(waiting["id"], lambda j: j["estimated_start"] is not None)
     assert job["state"] == "QUEUED" and job["reason"] == "Resources"
     explained = job["reason_explained"]
     assert explained["known"] and "in use right now" in explained["summary"]
@@ -86,7 +73,7 @@ async def test_reason_in_plain_words_and_start_estimate(api):
     assert job["partition_load"]["text"] == "0 of 1 nodes idle in local (0 CPUs free)"
     # A job waiting on another says why, with what to do.
     dependent = await api.submit(command="true", after=[waiting["id"]])
-    job = await wait_for(api, dependent["id"], lambda j: j["reason"] == "Dependency")
+    job = await api.wait_for(dependent["id"], lambda j: j["reason"] == "Dependency")
     assert "another job it depends on" in job["reason_explained"]["summary"]
     listed = await api.get("jobs")
     row = next(j for j in listed["jobs"] if j["id"] == dependent["id"])
@@ -106,7 +93,7 @@ async def test_suggestion_from_earlier_runs_of_the_same_script(api, jp_root_dir)
     status, empty = await api.call("POST", "suggestions", body)
     assert status == 200 and empty["runs"] == 0 and empty["message"] is None
     job = await api.submit(**body)
-    await wait_for(api, job["id"], lambda j: j["usage"] is not None)
+    await api.wait_for(job["id"], lambda j: j["usage"] is not None)
     status, suggestion = await api.call("POST", "suggestions", body)
     assert status == 200, suggestion
     assert suggestion["runs"] == 1 and suggestion["matched_by"] == "script"

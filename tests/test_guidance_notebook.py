@@ -21,8 +21,9 @@ from parallelworks_lab.client import Job, submission_source
 from parallelworks_lab.client.source import cell_id, notebook_path, parent_header
 from parallelworks_lab.widgets import JobMonitor, ResourceForm
 
-from .support.pw_live import SLOTS, Kernel, server_root, wait_until
+from .support.pw_live import SLOTS, Kernel, server_root
 from .support.server_process import TOKEN
+from .support.waiting import wait_until
 
 # Holds ~200 MiB for a moment and burns ~1.5 s of CPU on one core.
 HUNGRY = (

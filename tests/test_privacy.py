@@ -19,6 +19,8 @@ from parallelworks_lab.privacy import is_secret_name, parse_umask, readers, reda
 from parallelworks_lab.store import JobStore
 from parallelworks_lab.transports.ssh_shell import frame, umask_prefix
 
+from .support.service import build_service
+
 SECRET = "s3cr3t-value-4f1c9a"
 
 
@@ -200,15 +202,8 @@ def test_secret_names_and_umask_values():
 
 
 def test_output_umask_is_validated(tmp_path):
-    from parallelworks_lab.service import JobService
-
-    def service(umask: str) -> JobService:
-        return JobService(
-            JobStore(tmp_path / "jobs.sqlite"),
-            clusters=[{"id": "local", "kind": "local", "output_umask": umask}],
-            state_dir=tmp_path,
-            root_dir=tmp_path,
-        )
+    def service(umask: str):
+        return build_service(tmp_path, [{"id": "local", "kind": "local", "output_umask": umask}])
 
     assert service("007").list_clusters()[0].outputs_readable_by == "you and your group"
     with pytest.raises(ValueError, match="octal umask"):

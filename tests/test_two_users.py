@@ -26,6 +26,7 @@ import pytest
 from .support.server_process import REPO, free_port
 from .support.sge_cluster import sge_cluster_entry
 from .support.slurm_cluster import slurm_cluster_entry
+from .support.waiting import wait_until
 
 USERS = ("pwpriv-a", "pwpriv-b")
 TOKEN = "two-users-test-token"
@@ -152,14 +153,13 @@ class UserServer:
         return dict(response.json())
 
     def wait(self, job_id: str, timeout: float = 90) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        job: dict[str, Any] = {}
-        while time.monotonic() < deadline:
-            job = self.request("GET", f"jobs/{job_id}").json()
-            if job["terminal"]:
-                return job
-            time.sleep(0.3)
-        raise AssertionError(f"{job_id} did not end: {job}")
+        return wait_until(
+            lambda: dict(self.request("GET", f"jobs/{job_id}").json()),
+            lambda job: job["terminal"],
+            f"job {job_id} ended",
+            timeout=timeout,
+            interval=0.3,
+        )
 
     def stop(self) -> None:
         self.proc.terminate()

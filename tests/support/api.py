@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 from traitlets.config import Config
+
+from .waiting import wait_until_async
 
 SLOTS = 2
 MAX_TIME = 60
@@ -69,15 +70,22 @@ class Api:
         assert status == 201, (status, job)
         return job
 
+    async def wait_for(
+        self, job_id: str, check: Callable[[dict[str, Any]], Any], timeout: float = 30.0
+    ) -> dict[str, Any]:
+        """The job once ``check`` holds for it."""
+        return await wait_until_async(
+            lambda: self.get(f"jobs/{job_id}"), check, f"job {job_id}: condition", timeout=timeout
+        )
+
     async def wait(self, job_id: str, states: set[str], timeout: float = 30.0) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        job: dict[str, Any] = {}
-        while time.monotonic() < deadline:
-            job = await self.get(f"jobs/{job_id}")
-            if job["state"] in states:
-                return job
-            await asyncio.sleep(0.1)
-        raise AssertionError(f"job {job_id} never reached {states}; last: {job}")
+        """The job once it is in one of ``states``."""
+        return await wait_until_async(
+            lambda: self.get(f"jobs/{job_id}"),
+            lambda job: job["state"] in states,
+            f"job {job_id} in {sorted(states)}",
+            timeout=timeout,
+        )
 
     async def read_all(self, job_id: str, stream: str = "stdout") -> str:
         chunks, offset = [], 0

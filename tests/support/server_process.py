@@ -14,6 +14,8 @@ from typing import Any
 
 import httpx
 
+from .waiting import wait_until
+
 REPO = Path(__file__).resolve().parents[2]
 TOKEN = "restart-test-token"
 
@@ -102,11 +104,11 @@ class Server:
         return self.request("GET", path)
 
     def wait(self, job_id: str, states: set[str], timeout: float = 30) -> dict:
-        deadline = time.monotonic() + timeout
-        job: dict = {}
-        while time.monotonic() < deadline:
-            job = self.get(f"jobs/{job_id}").json()
-            if job["state"] in states:
-                return job
-            time.sleep(0.1)
-        raise AssertionError(f"{job_id} never reached {states}: {job}")
+        """The job once it is in one of ``states``."""
+        return wait_until(
+            lambda: self.get(f"jobs/{job_id}").json(),
+            lambda job: job["state"] in states,
+            f"job {job_id} in {sorted(states)}",
+            timeout=timeout,
+            interval=0.1,
+        )
