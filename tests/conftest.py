@@ -59,6 +59,19 @@ def pw_server(tmp_path_factory):
 
 
 @pytest.fixture
+def ip(pw_client):
+    """IPython's shell with our extension loaded, its magics on ``pw_client``."""
+    from IPython.core.interactiveshell import InteractiveShell
+
+    shell = InteractiveShell.instance()
+    shell.extension_manager.load_extension("parallelworks_lab")
+    magics = shell.magics_manager.registry["PWMagics"]
+    magics.client = pw_client
+    yield shell
+    magics.client = None
+
+
+@pytest.fixture
 def pw_client(pw_server):
     """A parallelworks_lab.Client talking to ``pw_server`` over REST."""
     from parallelworks_lab.client import Client

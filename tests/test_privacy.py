@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from traitlets.config import Config
 
 from parallelworks_lab.backends.sge import with_umask
 from parallelworks_lab.models import ResourceRequest
@@ -19,6 +18,7 @@ from parallelworks_lab.privacy import is_secret_name, parse_umask, readers, reda
 from parallelworks_lab.store import JobStore
 from parallelworks_lab.transports.ssh_shell import frame, umask_prefix
 
+from .support.api import server_config
 from .support.service import build_service
 
 SECRET = "s3cr3t-value-4f1c9a"
@@ -34,18 +34,7 @@ def umask_022():
 @pytest.fixture
 def jp_server_config(umask_022, local_cluster):
     # No db_path: the default place under the (test's) Jupyter data dir.
-    return Config(
-        {
-            "ServerApp": {
-                "jpserver_extensions": {
-                    "parallelworks_lab": True,
-                    "jupyter_server_terminals": False,
-                },
-                "allow_unauthenticated_access": False,
-            },
-            "ParallelWorksLabApp": {"poll_interval": 0.2, "clusters": [local_cluster]},
-        }
-    )
+    return server_config(None, [local_cluster], poll_interval=0.2)
 
 
 def not_private(top: Path) -> list[str]:

@@ -23,7 +23,7 @@ from typing import Any
 import httpx
 import pytest
 
-from .support.server_process import REPO, free_port
+from .support.server_process import REPO, free_port, server_app_config
 from .support.sge_cluster import sge_cluster_entry
 from .support.slurm_cluster import slurm_cluster_entry
 from .support.waiting import wait_until
@@ -93,15 +93,7 @@ class UserServer:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/parallelworks-lab"
         config = {
-            "ServerApp": {
-                "jpserver_extensions": {"parallelworks_lab": True},
-                "token": TOKEN,
-                "ip": "127.0.0.1",
-                "port": self.port,
-                "port_retries": 0,
-                "open_browser": False,
-                "root_dir": str(self.home),
-            },
+            "ServerApp": server_app_config(self.port, self.home, TOKEN),
             "ParallelWorksLabApp": {"poll_interval": 0.3, "clusters": clusters},
         }
         self.config = self.home / "pwpriv-config.json"

@@ -18,9 +18,11 @@ MAX_TIME = 60
 
 
 def server_config(
-    tmp_path: Path, clusters: list[dict[str, Any]], poll_interval: float = 0.3
+    tmp_path: Path | None, clusters: list[dict[str, Any]], poll_interval: float = 0.3
 ) -> Config:
-    """Our extension alone (terminals off), auth required, a fresh database, these clusters."""
+    """Our extension alone (terminals off), auth required, these clusters, and a fresh
+    database under ``tmp_path`` (None: the default place, under the Jupyter data dir)."""
+    database = {} if tmp_path is None else {"db_path": str(tmp_path / "pwlab" / "jobs.sqlite")}
     return Config(
         {
             "ServerApp": {
@@ -31,7 +33,7 @@ def server_config(
                 "allow_unauthenticated_access": False,
             },
             "ParallelWorksLabApp": {
-                "db_path": str(tmp_path / "pwlab" / "jobs.sqlite"),
+                **database,
                 "poll_interval": poll_interval,
                 "clusters": clusters,
             },

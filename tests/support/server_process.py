@@ -26,6 +26,20 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def server_app_config(port: int, root_dir: Path, token: str = TOKEN) -> dict[str, Any]:
+    """The ``ServerApp`` section of a test server run as a process: our extension, a token,
+    this port on localhost only, no browser."""
+    return {
+        "jpserver_extensions": {"parallelworks_lab": True},
+        "token": token,
+        "ip": "127.0.0.1",
+        "port": port,
+        "port_retries": 0,
+        "open_browser": False,
+        "root_dir": str(root_dir),
+    }
+
+
 class Server:
     """A real `jupyter server` process with our extension, on a given database."""
 
@@ -44,16 +58,7 @@ class Server:
 
     def start(self) -> None:
         config = {
-            "ServerApp": {
-                "jpserver_extensions": {"parallelworks_lab": True},
-                "token": TOKEN,
-                "ip": "127.0.0.1",
-                "port": self.port,
-                "port_retries": 0,
-                "open_browser": False,
-                "allow_root": True,
-                "root_dir": str(self.tmp),
-            },
+            "ServerApp": server_app_config(self.port, self.tmp) | {"allow_root": True},
             "ParallelWorksLabApp": {
                 "db_path": str(self.tmp / "db" / "jobs.sqlite"),
                 "poll_interval": 0.2,
