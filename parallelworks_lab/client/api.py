@@ -55,12 +55,10 @@ class Client:
                 info = find_server()
                 if info is not None and token:
                     info = ServerInfo(info.url, token, info.source, info.unix_socket, info.root_dir)
-            chosen: ServerConnection
             if info is not None:
-                chosen = HttpConnection(info, timeout)
+                connection = HttpConnection(info, timeout)
             else:
-                chosen = InProcessConnection.shared()
-            connection = chosen
+                connection = InProcessConnection.shared()
         self._connection: ServerConnection = connection
         # Created here but idle: its thread starts with the first widget that subscribes.
         self._feed = JobFeed(connection)

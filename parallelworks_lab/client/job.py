@@ -31,6 +31,8 @@ class Job:
     """A job: a cached copy of the server's record plus methods to act on it.
 
     Attributes reflect the last :meth:`refresh` (or event); ``wait``/``follow`` keep it fresh.
+    A :class:`~parallelworks_lab.client.Client` makes it; it acts through that client's
+    server connection.
     """
 
     def __init__(self, connection: ServerConnection, info: JobInfo, feed: JobFeed) -> None:
