@@ -103,9 +103,10 @@ test: install
 	if [ $$status -ne 0 ]; then echo "make test: FAILED (see above)"; fi; \
 	exit $$status
 
+# Run as modules from the repository root, so they import tests.support without path tricks.
 bench: install
-	$(BIN)/python bench/bench_api.py; a=$$?; $(BIN)/python bench/bench_poll.py; b=$$?; \
-	$(BIN)/python bench/bench_slurm.py; exit $$((a || b || $$?))
+	$(BIN)/python -m bench.bench_api; a=$$?; $(BIN)/python -m bench.bench_poll; b=$$?; \
+	$(BIN)/python -m bench.bench_slurm; exit $$((a || b || $$?))
 
 # The replayed contract test's fixtures (tests/data/recordings/): the live contract test with
 # PWLAB_RECORD=1, in a minimal environment (job output that prints the environment is stored),

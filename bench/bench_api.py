@@ -22,13 +22,10 @@ from pathlib import Path
 import httpx
 import psutil
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
-from parallelworks_lab.models import ResourceRequest  # noqa: E402
-from parallelworks_lab.states import JobState  # noqa: E402
-from parallelworks_lab.store import JobStore  # noqa: E402
-from tests.server_process import TOKEN, Server  # noqa: E402
+from parallelworks_lab.models import ResourceRequest
+from parallelworks_lab.states import JobState
+from parallelworks_lab.store import JobStore
+from tests.support.server_process import TOKEN, Server
 
 HEADERS = {"Authorization": f"token {TOKEN}"}
 

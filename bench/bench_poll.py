@@ -22,15 +22,12 @@ from typing import Any
 
 import httpx
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
-from parallelworks_lab.backends.slurm import SlurmBackend  # noqa: E402
-from parallelworks_lab.backends.slurm_cli import SQUEUE_FIELDS  # noqa: E402
-from parallelworks_lab.models import Partition, ResourceRequest  # noqa: E402
-from parallelworks_lab.states import JobState  # noqa: E402
-from parallelworks_lab.store import JobStore  # noqa: E402
-from tests.server_process import TOKEN, Server  # noqa: E402
+from parallelworks_lab.backends.slurm import SlurmBackend
+from parallelworks_lab.backends.slurm_cli import SQUEUE_FIELDS
+from parallelworks_lab.models import Partition, ResourceRequest
+from parallelworks_lab.states import JobState
+from parallelworks_lab.store import JobStore
+from tests.support.server_process import TOKEN, Server
 
 HEADERS = {"Authorization": f"token {TOKEN}"}
 

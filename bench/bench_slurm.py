@@ -29,19 +29,16 @@ from typing import Any
 import httpx
 import websockets
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
-from parallelworks_lab.backends.base import BackendContext, SubmitRequest  # noqa: E402
-from parallelworks_lab.backends.slurm import SlurmBackend  # noqa: E402
-from parallelworks_lab.models import JobSubmit, ResourceRequest  # noqa: E402
-from parallelworks_lab.states import JobState  # noqa: E402
-from parallelworks_lab.store import JobStore  # noqa: E402
-from parallelworks_lab.transports.ssh import SSHTransport, SSHTransportSettings  # noqa: E402
-from parallelworks_lab.transports.ssh_shell import quote_command  # noqa: E402
-from tests.dev_cluster import transport_entry  # noqa: E402
-from tests.server_process import TOKEN, Server  # noqa: E402
-from tests.slurm_cluster import slurm_cluster_entry, start_slurm  # noqa: E402
+from parallelworks_lab.backends.base import BackendContext, SubmitRequest
+from parallelworks_lab.backends.slurm import SlurmBackend
+from parallelworks_lab.models import JobSubmit, ResourceRequest
+from parallelworks_lab.states import JobState
+from parallelworks_lab.store import JobStore
+from parallelworks_lab.transports.ssh import SSHTransport, SSHTransportSettings
+from parallelworks_lab.transports.ssh_shell import quote_command
+from tests.support.dev_cluster import transport_entry
+from tests.support.server_process import TOKEN, Server
+from tests.support.slurm_cluster import slurm_cluster_entry, start_slurm
 
 HEADERS = {"Authorization": f"token {TOKEN}"}
 INTERVAL = 1.0

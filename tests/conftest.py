@@ -1,19 +1,15 @@
 from __future__ import annotations
 
-import asyncio
-import json
-import time
-from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
-from traitlets.config import Config
+
+from parallelworks_lab.service import JobService
+
+from .support.api import MAX_TIME, SLOTS, Api, server_config
+from .support.service import build_service
 
 pytest_plugins = ["pytest_jupyter.jupyter_server"]
-
-SLOTS = 2
-MAX_TIME = 60
 
 
 @pytest.hookimpl(hookwrapper=True, tryfirst=True)
@@ -35,83 +31,9 @@ def local_cluster() -> dict[str, Any]:
     }
 
 
-def server_config(
-    tmp_path: Path, clusters: list[dict[str, Any]], poll_interval: float = 0.3
-) -> Config:
-    """Our extension alone (terminals off), auth required, a fresh database, these clusters."""
-    return Config(
-        {
-            "ServerApp": {
-                "jpserver_extensions": {
-                    "parallelworks_lab": True,
-                    "jupyter_server_terminals": False,
-                },
-                "allow_unauthenticated_access": False,
-            },
-            "ParallelWorksLabApp": {
-                "db_path": str(tmp_path / "pwlab" / "jobs.sqlite"),
-                "poll_interval": poll_interval,
-                "clusters": clusters,
-            },
-        }
-    )
-
-
 @pytest.fixture
 def jp_server_config(tmp_path, local_cluster):
     return server_config(tmp_path, [local_cluster], poll_interval=0.2)
-
-
-class Api:
-    """Small JSON wrapper over jp_fetch: returns (status, body) without raising."""
-
-    def __init__(self, fetch: Callable[..., Awaitable[Any]]) -> None:
-        self._fetch = fetch
-
-    async def call(
-        self, method: str, path: str, body: Any = None, params: dict[str, Any] | None = None
-    ) -> tuple[int, Any]:
-        kwargs: dict[str, Any] = {"method": method, "raise_error": False}
-        if body is not None:
-            kwargs["body"] = json.dumps(body)
-        elif method == "POST":
-            kwargs["body"] = ""
-        if method == "DELETE":
-            kwargs["allow_nonstandard_methods"] = True
-        response = await self._fetch("parallelworks-lab", path, params=params, **kwargs)
-        text = response.body.decode() if response.body else ""
-        return response.code, (json.loads(text) if text else None)
-
-    async def get(self, path: str, **params: Any) -> Any:
-        status, body = await self.call("GET", path, params=params or None)
-        assert status == 200, (status, body)
-        return body
-
-    async def submit(self, **body: Any) -> dict[str, Any]:
-        body.setdefault("cluster", "local")
-        status, job = await self.call("POST", "jobs", body)
-        assert status == 201, (status, job)
-        return job
-
-    async def wait(self, job_id: str, states: set[str], timeout: float = 30.0) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        job: dict[str, Any] = {}
-        while time.monotonic() < deadline:
-            job = await self.get(f"jobs/{job_id}")
-            if job["state"] in states:
-                return job
-            await asyncio.sleep(0.1)
-        raise AssertionError(f"job {job_id} never reached {states}; last: {job}")
-
-    async def read_all(self, job_id: str, stream: str = "stdout") -> str:
-        chunks, offset = [], 0
-        while True:
-            chunk = await self.get(f"jobs/{job_id}/logs", stream=stream, offset=offset)
-            chunks.append(chunk["data"])
-            offset = chunk["offset"]
-            if chunk["eof"]:
-                return "".join(chunks)
-            await asyncio.sleep(0.05)
 
 
 @pytest.fixture
@@ -121,7 +43,7 @@ def api(jp_fetch) -> Api:
 
 @pytest.fixture(scope="session")
 def slurm_cluster() -> dict[str, Any]:
-    from .slurm_cluster import start_slurm
+    from .support.slurm_cluster import start_slurm
 
     return start_slurm()
 
@@ -129,7 +51,7 @@ def slurm_cluster() -> dict[str, Any]:
 @pytest.fixture(scope="session")
 def pw_server(tmp_path_factory):
     """One real `jupyter server` (local cluster, 2 slots) shared by the notebook-side tests."""
-    from .pw_live import start_live_server
+    from .support.pw_live import start_live_server
 
     server = start_live_server(tmp_path_factory.mktemp("pw-live"))
     yield server
@@ -137,11 +59,24 @@ def pw_server(tmp_path_factory):
 
 
 @pytest.fixture
+def ip(pw_client):
+    """IPython's shell with our extension loaded, its magics on ``pw_client``."""
+    from IPython.core.interactiveshell import InteractiveShell
+
+    shell = InteractiveShell.instance()
+    shell.extension_manager.load_extension("parallelworks_lab")
+    magics = shell.magics_manager.registry["PWMagics"]
+    magics.client = pw_client
+    yield shell
+    magics.client = None
+
+
+@pytest.fixture
 def pw_client(pw_server):
     """A parallelworks_lab.Client talking to ``pw_server`` over REST."""
     from parallelworks_lab.client import Client
 
-    from .server_process import TOKEN
+    from .support.server_process import TOKEN
 
     client = Client(f"http://127.0.0.1:{pw_server.port}/", TOKEN)
     yield client
@@ -151,6 +86,24 @@ def pw_client(pw_server):
 @pytest.fixture(scope="session")
 def sge_cluster(slurm_cluster) -> dict[str, Any]:
     # The SSH "login node" of the Slurm test cluster serves the Grid Engine tests too.
-    from .sge_cluster import start_sge
+    from .support.sge_cluster import start_sge
 
     return start_sge()
+
+
+@pytest.fixture
+def job_service(tmp_path, jp_asyncio_loop):
+    """Starts a JobService on a fresh database in ``tmp_path`` (the test's event loop runs it):
+    ``service = await job_service([cluster entry], root_dir=..., poll_interval=...)``. Every
+    service started is stopped after the test."""
+    started: list[JobService] = []
+
+    async def start(clusters: list[dict[str, Any]], **options: Any) -> JobService:
+        service = build_service(tmp_path, clusters, **options)
+        await service.start()
+        started.append(service)
+        return service
+
+    yield start
+    for service in reversed(started):
+        jp_asyncio_loop.run_until_complete(service.stop())

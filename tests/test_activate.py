@@ -1,6 +1,6 @@
 """Parallel Works ACTIVATE clusters, through the REST API, against the contract server
-(tests/activate_server.py: bodies checked against parallelworks-client's published models) backed
-by the real Slurm test cluster (real squeue/sinfo/scancel; SSH to its real sshd)."""
+(tests/support/activate_server.py: bodies checked against parallelworks-client's published
+models) backed by the real Slurm test cluster (real squeue/sinfo/scancel; SSH to its real sshd)."""
 
 from __future__ import annotations
 
@@ -28,8 +28,9 @@ from parallelworks_lab.providers.platform import (
     resolve_credentials,
 )
 
-from .activate_server import ActivateServer, check_body
-from .conftest import server_config
+from .support.activate_server import ActivateServer, check_body
+from .support.api import server_config
+from .support.waiting import wait_until_async
 
 TERMINAL = {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY"}
 SECRET = "s3cr3t-do-not-leak"
@@ -92,14 +93,12 @@ def clusters_by_id(body: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 async def wait_cluster(api, cluster_id: str, status: str, timeout: float = 20) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    seen: dict[str, Any] = {}
-    while time.monotonic() < deadline:
-        seen = clusters_by_id(await api.get("clusters")).get(cluster_id, {})
-        if seen.get("status") == status:
-            return seen
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"{cluster_id} never became {status}; last: {seen}")
+    async def probe() -> dict[str, Any]:
+        return clusters_by_id(await api.get("clusters")).get(cluster_id, {})
+
+    return await wait_until_async(
+        probe, lambda seen: seen.get("status") == status, f"{cluster_id} {status}", timeout=timeout
+    )
 
 
 def service_of(jp_serverapp):

@@ -10,7 +10,7 @@ import jsonschema
 import pytest
 from tornado.httpclient import HTTPClientError
 
-from .conftest import MAX_TIME, SLOTS
+from .support.api import MAX_TIME, SLOTS
 
 BASE = "/parallelworks-lab"
 

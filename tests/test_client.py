@@ -23,8 +23,9 @@ from parallelworks_lab.client import (
 from parallelworks_lab.client import api as client_api
 from parallelworks_lab.errors import InvalidRequest, NotFound
 
-from .pw_live import Kernel, wait_until
-from .server_process import TOKEN
+from .support.pw_live import Kernel
+from .support.server_process import TOKEN
+from .support.waiting import wait_until
 
 DISCOVERY_ENV = ("PWLAB_SERVER_URL", "PWLAB_TOKEN", "JPY_PARENT_PID")
 
@@ -228,7 +229,7 @@ def test_in_process_fallback_uses_the_default_database_and_server_config(monkeyp
         assert (job.state.value, job.logs()) == ("COMPLETED", "in-process\n")
         # A second client in the process shares the one service (and its one poller).
         other = Client()
-        assert other._transport.service is client._transport.service
+        assert other._connection.service is client._connection.service
         assert other.job(job.id).state == job.state
         # The feed works in-process too (service listener instead of a WebSocket).
         events: list[dict] = []
@@ -238,7 +239,7 @@ def test_in_process_fallback_uses_the_default_database_and_server_config(monkeyp
         assert client.feed.mode == "events"
         sub.close()
     finally:
-        client._transport.shutdown()
+        client._connection.shutdown()
     rows = sqlite3.connect(data_dir / "parallelworks_lab" / "jobs.sqlite").execute(
         "select name, state from jobs order by seq"
     )

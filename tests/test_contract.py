@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from .conftest import server_config
-from .sge_cluster import sge_cluster_entry
-from .slurm_cluster import slurm_cluster_entry
+from .support.api import server_config
+from .support.sge_cluster import sge_cluster_entry
+from .support.slurm_cluster import slurm_cluster_entry
 
 TERMINAL = {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY"}
 BACKENDS = ["local", "slurm", "slurm-ssh", "slurmrest", "sge", "sge-ssh"]

@@ -14,12 +14,12 @@ from typing import Any
 
 import pytest
 
-from . import conftest
 from . import test_contract as contract
-from .conftest import server_config
-from .sge_cluster import sge_cluster_entry
-from .slurm_cluster import slurm_cluster_entry
-from .support import cassette
+from .support import api as support_api
+from .support import cassette, waiting
+from .support.api import server_config
+from .support.sge_cluster import sge_cluster_entry
+from .support.slurm_cluster import slurm_cluster_entry
 
 # The contract's tests themselves, unchanged; the fixtures below replace the live cluster.
 globals().update({n: f for n, f in vars(contract).items() if n.startswith("test_")})
@@ -78,8 +78,9 @@ def recording(request, cluster, recording_name, workdir, tmp_path, monkeypatch):
     with cassette.replaying(monkeypatch, cluster, recording_name, workdir, tmp_path) as session:
         fast = _short_sleeps()
         monkeypatch.setattr(contract, "asyncio", fast)
-        monkeypatch.setattr(conftest, "asyncio", fast)
-        real_call = conftest.Api.call
+        monkeypatch.setattr(support_api, "asyncio", fast)
+        monkeypatch.setattr(waiting, "asyncio", fast)
+        real_call = support_api.Api.call
 
         async def call(self, *args: Any, **kwargs: Any) -> Any:
             # A miss in the poller (which only logs errors) or behind a 500 fails the test at
@@ -91,7 +92,7 @@ def recording(request, cluster, recording_name, workdir, tmp_path, monkeypatch):
                 raise cassette.ReplayMiss(session.misses[0])
             return answer
 
-        monkeypatch.setattr(conftest.Api, "call", call)
+        monkeypatch.setattr(support_api.Api, "call", call)
         yield session
     if getattr(request.node, "rep_call", None) is not None and request.node.rep_call.passed:
         assert not session.misses, session.misses[0]

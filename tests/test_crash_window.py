@@ -8,19 +8,17 @@ process die with os._exit at exactly that point.
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 
 import httpx
 
 from parallelworks_lab.backends.local import CRASH_AT_ENV
 from parallelworks_lab.models import JobSubmit
-from parallelworks_lab.service import JobService
 from parallelworks_lab.states import JobState
-from parallelworks_lab.store import JobStore
 
-from .server_process import Server
-from .test_service import wait_state
+from .support.server_process import Server
+from .support.service import wait_state
+from .support.waiting import wait_until
 
 TERMINAL = {"COMPLETED", "FAILED", "CANCELLED"}
 
@@ -37,9 +35,7 @@ def test_crash_between_fork_and_record_runs_the_job_once(tmp_path):
     assert first.proc is not None
     assert first.proc.wait(timeout=30) == 70, "the server did not die at the hook"
     # The job's process outlived the server: wait until it has surely run.
-    deadline = time.monotonic() + 20
-    while not runs.exists() and time.monotonic() < deadline:
-        time.sleep(0.1)
+    wait_until(runs.exists, what="the job's run", timeout=20, interval=0.1)
 
     second = Server(tmp_path)
     second.start()
@@ -53,36 +49,25 @@ def test_crash_between_fork_and_record_runs_the_job_once(tmp_path):
         second.stop()
 
 
-async def test_a_second_start_of_a_job_is_refused_and_the_first_adopted(tmp_path):
+async def test_a_second_start_of_a_job_is_refused_and_the_first_adopted(tmp_path, job_service):
     """The race itself: two wrappers for one job (a restart forking again before the first
     wrapper wrote its record). Exactly one runs the job; the backend follows that one."""
-    service = JobService(
-        JobStore(tmp_path / "jobs.sqlite"),
-        clusters=[{"id": "local", "kind": "local", "slots": 2}],
-        state_dir=tmp_path,
-        root_dir=tmp_path,
-        poll_interval=0.1,
-        log=logging.getLogger("test"),
-    )
-    await service.start()
-    try:
-        gate = tmp_path / "go"
-        command = f"echo ran >> runs.txt; while [ ! -e {gate} ]; do sleep 0.05; done; exit 4"
-        job = await service.submit(JobSubmit(cluster="local", command=command))
-        await wait_state(service, job.id, {JobState.RUNNING})
-        backend = service.clusters["local"].backend
-        local_job = backend._active[job.native_id]
-        while not (local_job.dir / "started").exists():
-            await asyncio.sleep(0.05)
-        first_pid = local_job.started["pid"]
-        await backend._spawn(local_job)  # what a restarted server did before the fix
-        assert await local_job.proc.wait() == 75  # refused: the job is claimed
-        await asyncio.sleep(0.5)  # a few scheduler passes with the refused start's end
-        assert service.get_job(job.id).state is JobState.RUNNING
-        assert local_job.started["pid"] == first_pid
-        gate.touch()
-        done = await wait_state(service, job.id, {JobState.COMPLETED, JobState.FAILED})
-        assert (done.state, done.exit_code) == (JobState.FAILED, 4)
-        assert (tmp_path / "runs.txt").read_text() == "ran\n"
-    finally:
-        await service.stop()
+    service = await job_service([{"id": "local", "kind": "local", "slots": 2}], poll_interval=0.1)
+    gate = tmp_path / "go"
+    command = f"echo ran >> runs.txt; while [ ! -e {gate} ]; do sleep 0.05; done; exit 4"
+    job = await service.submit(JobSubmit(cluster="local", command=command))
+    await wait_state(service, job.id, {JobState.RUNNING})
+    backend = service.clusters["local"].backend
+    local_job = backend._active[job.native_id]
+    while not (local_job.dir / "started").exists():
+        await asyncio.sleep(0.05)
+    first_pid = local_job.started["pid"]
+    await backend._spawn(local_job)  # what a restarted server did before the fix
+    assert await local_job.proc.wait() == 75  # refused: the job is claimed
+    await asyncio.sleep(0.5)  # a few scheduler passes with the refused start's end
+    assert service.get_job(job.id).state is JobState.RUNNING
+    assert local_job.started["pid"] == first_pid
+    gate.touch()
+    done = await wait_state(service, job.id, {JobState.COMPLETED, JobState.FAILED})
+    assert (done.state, done.exit_code) == (JobState.FAILED, 4)
+    assert (tmp_path / "runs.txt").read_text() == "ran\n"

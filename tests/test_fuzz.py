@@ -2,7 +2,7 @@
 or not, is a server error (5xx).
 
 Against a real `jupyter server` with the extension and its `local` cluster (running jobs
-inert: see fuzz_backend.py). Each operation gets MAX_EXAMPLES valid and MAX_EXAMPLES invalid
+inert: see support/fuzz_backend.py). Each operation gets MAX_EXAMPLES valid and MAX_EXAMPLES invalid
 requests, which keeps the whole run well under a minute.
 """
 
@@ -19,7 +19,7 @@ from schemathesis import GenerationMode
 
 from parallelworks_lab.openapi import openapi_spec
 
-from .server_process import TOKEN, Server
+from .support.server_process import TOKEN, Server
 
 # make test's bound; set PWLAB_FUZZ_EXAMPLES higher for a deeper run by hand.
 MAX_EXAMPLES = int(os.environ.get("PWLAB_FUZZ_EXAMPLES", "25"))
@@ -49,7 +49,7 @@ def fuzz_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         tmp,
         {
             "clusters": [{"id": "local", "kind": "local", "slots": 2, "max_time_minutes": 5}],
-            "backend_classes": {"local": "tests.fuzz_backend.InertLocal"},
+            "backend_classes": {"local": "tests.support.fuzz_backend.InertLocal"},
         },
     )
     server.start()

@@ -4,38 +4,16 @@ where a job came from."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import subprocess
-import time
 from datetime import datetime, timezone
 
 import pytest
 
-from .conftest import SLOTS
+from .support.api import SLOTS
+from .support.workloads import HUNGRY
 
 TERMINAL = {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT"}
-
-# Holds ~200 MiB for a moment and burns ~1.5 s of CPU on one core.
-HUNGRY = (
-    "import time\n"
-    "block = bytearray(200 * 1024 * 1024)\n"
-    "for i in range(0, len(block), 4096): block[i] = 1\n"
-    "end = time.process_time() + 1.5\n"
-    "while time.process_time() < end: pass\n"
-    "time.sleep(1.5)\n"
-)
-
-
-async def wait_for(api, job_id: str, check, timeout: float = 30.0):
-    deadline = time.monotonic() + timeout
-    job = {}
-    while time.monotonic() < deadline:
-        job = await api.get(f"jobs/{job_id}")
-        if check(job):
-            return job
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"job {job_id}: condition never met; last: {job}")
 
 
 async def test_efficiency_card_of_a_finished_job(api, jp_root_dir):
@@ -45,7 +23,7 @@ async def test_efficiency_card_of_a_finished_job(api, jp_root_dir):
         command="python3 hungry.py",
         resources={"memory_mb": 4096, "time_limit_minutes": 30, "cpus_per_task": 2},
     )
-    done = await wait_for(api, job["id"], lambda j: j["usage"] is not None)
+    done = await api.wait_for(job["id"], lambda j: j["usage"] is not None)
     assert done["state"] == "COMPLETED"
     usage = done["usage"]
     assert usage["source"] == "measured"
@@ -69,9 +47,9 @@ async def test_reason_in_plain_words_and_start_estimate(api):
     blocker = await api.submit(
         command="sleep 60", resources={"cpus_per_task": SLOTS, "time_limit_minutes": 2}
     )
-    await wait_for(api, blocker["id"], lambda j: j["state"] == "RUNNING")
+    await api.wait_for(blocker["id"], lambda j: j["state"] == "RUNNING")
     waiting = await api.submit(command="true", resources={"time_limit_minutes": 1})
-    job = await wait_for(api, waiting["id"], lambda j: j["estimated_start"] is not None)
+    job = await api.wait_for(waiting["id"], lambda j: j["estimated_start"] is not None)
     assert job["state"] == "QUEUED" and job["reason"] == "Resources"
     explained = job["reason_explained"]
     assert explained["known"] and "in use right now" in explained["summary"]
@@ -86,7 +64,7 @@ async def test_reason_in_plain_words_and_start_estimate(api):
     assert job["partition_load"]["text"] == "0 of 1 nodes idle in local (0 CPUs free)"
     # A job waiting on another says why, with what to do.
     dependent = await api.submit(command="true", after=[waiting["id"]])
-    job = await wait_for(api, dependent["id"], lambda j: j["reason"] == "Dependency")
+    job = await api.wait_for(dependent["id"], lambda j: j["reason"] == "Dependency")
     assert "another job it depends on" in job["reason_explained"]["summary"]
     listed = await api.get("jobs")
     row = next(j for j in listed["jobs"] if j["id"] == dependent["id"])
@@ -106,7 +84,7 @@ async def test_suggestion_from_earlier_runs_of_the_same_script(api, jp_root_dir)
     status, empty = await api.call("POST", "suggestions", body)
     assert status == 200 and empty["runs"] == 0 and empty["message"] is None
     job = await api.submit(**body)
-    await wait_for(api, job["id"], lambda j: j["usage"] is not None)
+    await api.wait_for(job["id"], lambda j: j["usage"] is not None)
     status, suggestion = await api.call("POST", "suggestions", body)
     assert status == 200, suggestion
     assert suggestion["runs"] == 1 and suggestion["matched_by"] == "script"
@@ -168,7 +146,7 @@ def site_templates(tmp_path):
 
 @pytest.fixture
 def jp_server_config(tmp_path, local_cluster, site_templates):
-    from .conftest import server_config
+    from .support.api import server_config
 
     config = server_config(tmp_path, [local_cluster], poll_interval=0.2)
     config["ParallelWorksLabApp"]["templates_dir"] = str(site_templates)

@@ -13,54 +13,21 @@ import uuid
 
 import httpx
 import pytest
-from IPython.core.interactiveshell import InteractiveShell
-from IPython.utils.capture import capture_output
 from jupyter_client import BlockingKernelClient
 
 from parallelworks_lab.client import Job, submission_source
 from parallelworks_lab.client.source import cell_id, notebook_path, parent_header
 from parallelworks_lab.widgets import JobMonitor, ResourceForm
 
-from .pw_live import SLOTS, Kernel, server_root, wait_until
-from .server_process import TOKEN
+from .support.pw_live import SLOTS, Kernel, server_root
+from .support.server_process import TOKEN
+from .support.shell import one_line_error, run
+from .support.waiting import wait_until
+from .support.workloads import HUNGRY
 
-# Holds ~200 MiB for a moment and burns ~1.5 s of CPU on one core.
-HUNGRY = (
-    "import time\n"
-    "block = bytearray(200 * 1024 * 1024)\n"
-    "for i in range(0, len(block), 4096): block[i] = 1\n"
-    "end = time.process_time() + 1.5\n"
-    "while time.process_time() < end: pass\n"
-    "time.sleep(1.5)\n"
-)
 ESTIMATE = re.compile(
     r"expected to start around \d\d:\d\d \(in [12] min\), the scheduler's estimate"
 )
-
-
-@pytest.fixture
-def ip(pw_client):
-    shell = InteractiveShell.instance()
-    shell.extension_manager.load_extension("parallelworks_lab")
-    magics = shell.magics_manager.registry["PWMagics"]
-    magics.client = pw_client
-    yield shell
-    magics.client = None
-
-
-def run(ip, cell: str):
-    with capture_output() as captured:
-        result = ip.run_cell(cell)
-    return result, captured
-
-
-def one_line_error(result, captured) -> str:
-    assert result.error_in_exec is not None
-    assert "Traceback" not in captured.stderr + captured.stdout
-    lines = [line for line in captured.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, captured.stderr
-    assert lines[0].startswith("UsageError: ")
-    return lines[0]
 
 
 def test_waiting_job_status_says_why_and_when(ip, pw_client):

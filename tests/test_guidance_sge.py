@@ -27,9 +27,10 @@ from parallelworks_lab.guidance.reasons import explain_details
 from parallelworks_lab.models import JobSubmit, ResourceRequest
 from parallelworks_lab.states import TERMINAL_STATES, JobState
 
-from .sge_cluster import sge_cluster_entry
+from .support.service import wait_for_job
+from .support.sge_cluster import sge_cluster_entry
 from .test_guidance_slurm import KNOWN_USAGE, eventually
-from .test_sge import sge_service, until
+from .test_sge import start_sge_service
 
 
 def sge_backend(info: dict[str, Any], tmp: Path) -> SGEBackend:
@@ -130,22 +131,22 @@ async def test_unknown_job_has_no_usage(sge_cluster, tmp_path):
         assert await backend.usage(["9999999"]) == {}
 
 
-async def test_reason_and_usage_reach_the_job(sge_cluster, tmp_path):
-    async with sge_service(sge_cluster, "sge", tmp_path) as service:
-        runs = await service.submit(JobSubmit(cluster="sge", command="sleep 30"))
-        await until(service, runs.id, lambda j: j.state is JobState.RUNNING)
-        waits = await service.submit(JobSubmit(cluster="sge", command="true", after=[runs.id]))
-        job = await until(service, waits.id, lambda j: j.reason == "Dependency")
-        assert job.state is JobState.QUEUED
-        await service.cancel(waits.id)
-        await service.cancel(runs.id)
-        used = await service.submit(JobSubmit(cluster="sge", script=KNOWN_USAGE))
-        job = await until(service, used.id, lambda j: j.terminal, timeout=90)
-        assert job.state is JobState.COMPLETED, job
-        job = await until(service, used.id, lambda j: j.usage is not None)
-        assert job.usage is not None and job.usage.source == "qacct"
-        assert 290 <= (job.usage.max_memory_mb or 0) <= 450, job.usage
-        assert 2.8 <= (job.usage.cpu_seconds or 0) <= 6, job.usage
+async def test_reason_and_usage_reach_the_job(sge_cluster, job_service):
+    service = await start_sge_service(job_service, sge_cluster, "sge")
+    runs = await service.submit(JobSubmit(cluster="sge", command="sleep 30"))
+    await wait_for_job(service, runs.id, lambda j: j.state is JobState.RUNNING)
+    waits = await service.submit(JobSubmit(cluster="sge", command="true", after=[runs.id]))
+    job = await wait_for_job(service, waits.id, lambda j: j.reason == "Dependency")
+    assert job.state is JobState.QUEUED
+    await service.cancel(waits.id)
+    await service.cancel(runs.id)
+    used = await service.submit(JobSubmit(cluster="sge", script=KNOWN_USAGE))
+    job = await wait_for_job(service, used.id, lambda j: j.terminal, timeout=90)
+    assert job.state is JobState.COMPLETED, job
+    job = await wait_for_job(service, used.id, lambda j: j.usage is not None)
+    assert job.usage is not None and job.usage.source == "qacct"
+    assert 290 <= (job.usage.max_memory_mb or 0) <= 450, job.usage
+    assert 2.8 <= (job.usage.cpu_seconds or 0) <= 6, job.usage
 
 
 # What qacct -j printed on the test cluster (Son of Grid Engine 8.1.9) for the job above.
@@ -186,26 +187,26 @@ def test_qacct_usage_parsing(tmp_path):
     assert category_requests("-U x -l h_rt=60,gpu=1 -pe smp 2") == {"h_rt": "60", "gpu": "1"}
 
 
-async def test_scheduling_info_in_plain_words_when_someone_looks(sge_cluster, tmp_path):
-    async with sge_service(sge_cluster, "sge", tmp_path) as service:
-        # More slots than the cluster has: Grid Engine keeps it waiting and says why.
-        job = await service.submit(
-            JobSubmit(cluster="sge", script="#!/bin/bash\n#$ -pe smp 99\ntrue\n")
-        )
-        try:
-            await until(service, job.id, lambda j: j.state is JobState.QUEUED)
+async def test_scheduling_info_in_plain_words_when_someone_looks(sge_cluster, job_service):
+    service = await start_sge_service(job_service, sge_cluster, "sge")
+    # More slots than the cluster has: Grid Engine keeps it waiting and says why.
+    job = await service.submit(
+        JobSubmit(cluster="sge", script="#!/bin/bash\n#$ -pe smp 99\ntrue\n")
+    )
+    try:
+        await wait_for_job(service, job.id, lambda j: j.state is JobState.QUEUED)
 
-            async def explained() -> list[str]:
-                detail = await service.job_detail(job.id)
-                return detail.reason_explained.details if detail.reason_explained else []
+        async def explained() -> list[str]:
+            detail = await service.job_detail(job.id)
+            return detail.reason_explained.details if detail.reason_explained else []
 
-            lines = await eventually(explained, bool, "Grid Engine's scheduling info", 60)
-            assert any("parallel environment 'smp' has only" in line for line in lines), lines
-            commands = service.clusters["sge"].backend.commands_run
-            await service.job_detail(job.id)  # within a minute: the same words, no command
-            assert service.clusters["sge"].backend.commands_run == commands
-        finally:
-            await service.cancel(job.id)
+        lines = await eventually(explained, bool, "Grid Engine's scheduling info", timeout=60)
+        assert any("parallel environment 'smp' has only" in line for line in lines), lines
+        commands = service.clusters["sge"].backend.commands_run
+        await service.job_detail(job.id)  # within a minute: the same words, no command
+        assert service.clusters["sge"].backend.commands_run == commands
+    finally:
+        await service.cancel(job.id)
 
 
 def test_scheduling_info_parsing():

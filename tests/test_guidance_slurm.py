@@ -10,12 +10,11 @@ back with those figures from sacct. The cluster (dev/slurm/up.sh) has the limits
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import logging
+import functools
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Optional, TypeVar
@@ -36,11 +35,10 @@ from parallelworks_lab.backends.slurm_common import parse_estimate
 from parallelworks_lab.backends.slurmrest import _estimate
 from parallelworks_lab.backends.slurmrest_versions import ADAPTERS
 from parallelworks_lab.models import JobSubmit, ResourceRequest
-from parallelworks_lab.service import JobService
 from parallelworks_lab.states import TERMINAL_STATES, JobState
-from parallelworks_lab.store import JobStore
 
-from .slurm_cluster import slurm_cluster_entry
+from .support.slurm_cluster import slurm_cluster_entry
+from .support.waiting import wait_until_async
 from .test_slurm import backend_for
 
 T = TypeVar("T")
@@ -61,22 +59,8 @@ PY
 """
 
 
-async def eventually(
-    probe: Callable[[], Awaitable[T]],
-    check: Callable[[T], bool],
-    what: str,
-    timeout: float = 90.0,
-    interval: float = 0.5,
-) -> T:
-    """Ask ``probe`` until ``check`` holds (generous timeouts: the machine may be loaded)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = await probe()
-        if check(value):
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"{what} not seen within {timeout:.0f} s; last: {value}")
-        await asyncio.sleep(interval)
+# Generous timeouts: the shared test machine may be loaded, and sacct catches up late.
+eventually = functools.partial(wait_until_async, timeout=90.0, interval=0.5)
 
 
 class Jobs:
@@ -306,19 +290,13 @@ async def test_no_usage_where_history_is_the_job_completion_file(slurm_cluster, 
 # -- through the service ---------------------------------------------------------------------
 
 
-async def test_reasons_estimates_and_usage_reach_the_job(slurm_cluster, tmp_path):
+async def test_reasons_estimates_and_usage_reach_the_job(slurm_cluster, tmp_path, job_service):
     """The same through JobService: reasons (and, where the job model has them, the start
     estimate and the efficiency card) are what the user sees."""
     scratch = Path(slurm_cluster["scratch_dir"])
-    service = JobService(
-        JobStore(tmp_path / "jobs.sqlite"),
-        clusters=[slurm_cluster_entry("slurm", slurm_cluster)],
-        state_dir=tmp_path,
-        root_dir=scratch,
-        poll_interval=0.5,
-        log=logging.getLogger("test"),
+    service = await job_service(
+        [slurm_cluster_entry("slurm", slurm_cluster)], root_dir=scratch, poll_interval=0.5
     )
-    await service.start()
     submitted: list[str] = []
 
     async def submit(**body: Any) -> str:
@@ -364,7 +342,6 @@ async def test_reasons_estimates_and_usage_reach_the_job(slurm_cluster, tmp_path
             if not service.get_job(job_id).terminal:
                 with contextlib.suppress(Exception):  # ended meanwhile
                     await service.cancel(job_id)
-        await service.stop()
 
 
 # -- parsing what sacct, squeue and slurmrestd print (seen on the test cluster) -------------

@@ -9,20 +9,15 @@ import logging
 import pytest
 
 from parallelworks_lab.service import JobService
-from parallelworks_lab.store import JobStore
+
+from .support.service import build_service
 
 TOKEN = "eyJhbGciOi.inline-secret-token.sig"
 KEY = "pwt_" + base64.urlsafe_b64encode(b"platform.example").decode().rstrip("=") + ".sekrit"
 
 
 def service_with(tmp_path, entry) -> JobService:
-    return JobService(
-        JobStore(tmp_path / "jobs.sqlite"),
-        clusters=[entry],
-        state_dir=tmp_path,
-        root_dir=tmp_path,
-        log=logging.getLogger("test"),
-    )
+    return build_service(tmp_path, [entry])
 
 
 @pytest.mark.parametrize(

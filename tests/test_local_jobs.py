@@ -8,7 +8,7 @@ import time
 
 import psutil
 
-from .conftest import MAX_TIME, SLOTS
+from .support.api import MAX_TIME, SLOTS
 
 TERMINAL = {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT"}
 

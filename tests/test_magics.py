@@ -3,37 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
 
 from parallelworks_lab.client import Job, Jobs
 
-
-@pytest.fixture
-def ip(pw_client):
-    shell = InteractiveShell.instance()
-    shell.extension_manager.load_extension("parallelworks_lab")
-    magics = shell.magics_manager.registry["PWMagics"]
-    magics.client = pw_client
-    yield shell
-    magics.client = None
-
-
-def run(ip, cell: str):
-    """Run a cell as a notebook would; return (result, captured output)."""
-    with capture_output() as captured:
-        result = ip.run_cell(cell)
-    return result, captured
-
-
-def one_line_error(result, captured) -> str:
-    """The cell failed with one UsageError line and no traceback."""
-    assert result.error_in_exec is not None
-    assert "Traceback" not in captured.stderr + captured.stdout
-    lines = [line for line in captured.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, captured.stderr
-    assert lines[0].startswith("UsageError: ")
-    return lines[0]
+from .support.shell import one_line_error, run
 
 
 def test_pw_python_wait_prints_the_remote_output(ip, pw_server):

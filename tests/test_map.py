@@ -11,8 +11,8 @@ from pathlib import Path
 from parallelworks_lab.client import Client
 from parallelworks_lab.client.many import array_script, chunks
 
-from .server_process import TOKEN, Server
-from .slurm_cluster import slurm_cluster_entry
+from .support.server_process import TOKEN, Server
+from .support.slurm_cluster import slurm_cluster_entry
 
 # Items a shell would run if they were pasted into a script: each must arrive literally.
 TRICKY = ["plain", "two words", "$(touch canary)", "`id`", "a'b\"c", "-x; rm -rf /"]

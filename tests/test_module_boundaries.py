@@ -14,9 +14,6 @@ from parallelworks_lab.service import DEFAULT_BACKENDS, load_backend_class
 
 PACKAGE = Path(__file__).resolve().parents[1] / "parallelworks_lab"
 MAX_LINES = 550
-#: Modules over the limit whose split is a separate, unfinished change (issue #14, the kernel
-#: side). Each entry must still be over the limit: once its split lands, the entry has to go.
-SPLIT_ELSEWHERE = {"parallelworks_lab/widgets.py"}
 
 
 def module_name(path: Path) -> str:
@@ -183,14 +180,7 @@ def test_no_module_is_over_the_line_limit():
     for path in sorted(PACKAGE.rglob("*.py")):
         relative = str(path.relative_to(PACKAGE.parent))
         lines = len(path.read_text().splitlines())
-        if lines > MAX_LINES and relative not in SPLIT_ELSEWHERE:
+        if lines > MAX_LINES:
             too_long[relative] = lines
     assert not too_long, f"split these along their concepts (at most {MAX_LINES} lines): {too_long}"
 
-
-def test_modules_awaiting_their_split_are_still_too_long():
-    for relative in SPLIT_ELSEWHERE:
-        path = PACKAGE.parent / relative
-        assert path.exists() and len(path.read_text().splitlines()) > MAX_LINES, (
-            f"{relative} is split: remove it from SPLIT_ELSEWHERE"
-        )

@@ -16,8 +16,8 @@ from parallelworks_lab import notebook_job
 from parallelworks_lab.client import Client
 from parallelworks_lab.errors import InvalidRequest
 
-from .server_process import TOKEN, Server
-from .slurm_cluster import slurm_cluster_entry
+from .support.server_process import TOKEN, Server
+from .support.slurm_cluster import slurm_cluster_entry
 
 
 def make_notebook(path: Path, with_parameters_cell: bool = True) -> Path:

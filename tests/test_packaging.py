@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from .server_process import free_port
+from .support.server_process import free_port
 
 REPO = Path(__file__).resolve().parents[1]
 LABEXT = REPO / "parallelworks_lab" / "labextension"

@@ -3,7 +3,6 @@ cluster stays ok and every other job goes on."""
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 import pytest
@@ -11,11 +10,9 @@ import pytest
 from parallelworks_lab.backends.base import JobStatus, SubmitResult, storable_answer
 from parallelworks_lab.backends.local import LocalBackend
 from parallelworks_lab.models import JobSubmit
-from parallelworks_lab.service import JobService
 from parallelworks_lab.states import JobState
-from parallelworks_lab.store import JobStore
 
-from .test_service import wait_state
+from .support.service import wait_state
 
 TERMINAL = {JobState.COMPLETED, JobState.FAILED, JobState.CANCELLED}
 
@@ -28,42 +25,29 @@ TERMINAL = {JobState.COMPLETED, JobState.FAILED, JobState.CANCELLED}
     ],
     ids=["unencodable-env", "env-too-big-for-exec"],
 )
-async def test_local_job_that_cannot_start_fails_alone(tmp_path, env, reason):
-    service = JobService(
-        JobStore(tmp_path / "jobs.sqlite"),
-        clusters=[{"id": "local", "kind": "local", "slots": 1}],
-        state_dir=tmp_path,
-        root_dir=tmp_path,
-        poll_interval=0.1,
-        log=logging.getLogger("test"),
-    )
-    await service.start()
-    try:
-        # What the API now refuses, handed to the service as an older server stored it.
-        bad = await service.submit(
-            JobSubmit.model_construct(
-                cluster="local",
-                script=None,
-                command="echo never",
-                name=None,
-                resources=JobSubmit.model_fields["resources"].get_default(
-                    call_default_factory=True
-                ),
-                working_dir=None,
-                env=env,
-                after=[],
-            )
+async def test_local_job_that_cannot_start_fails_alone(tmp_path, env, reason, job_service):
+    service = await job_service([{"id": "local", "kind": "local", "slots": 1}], poll_interval=0.1)
+    # What the API now refuses, handed to the service as an older server stored it.
+    bad = await service.submit(
+        JobSubmit.model_construct(
+            cluster="local",
+            script=None,
+            command="echo never",
+            name=None,
+            resources=JobSubmit.model_fields["resources"].get_default(call_default_factory=True),
+            working_dir=None,
+            env=env,
+            after=[],
         )
-        good = await service.submit(JobSubmit(cluster="local", command="echo fine"))
-        failed = await wait_state(service, bad.id, TERMINAL)
-        assert failed.state is JobState.FAILED
-        assert failed.reason and failed.reason.startswith("StartFailed")
-        assert reason in failed.reason
-        done = await wait_state(service, good.id, TERMINAL)
-        assert done.state is JobState.COMPLETED
-        assert service.clusters["local"].status == "ok"
-    finally:
-        await service.stop()
+    )
+    good = await service.submit(JobSubmit(cluster="local", command="echo fine"))
+    failed = await wait_state(service, bad.id, TERMINAL)
+    assert failed.state is JobState.FAILED
+    assert failed.reason and failed.reason.startswith("StartFailed")
+    assert reason in failed.reason
+    done = await wait_state(service, good.id, TERMINAL)
+    assert done.state is JobState.COMPLETED
+    assert service.clusters["local"].status == "ok"
 
 
 class OddScheduler(LocalBackend):
@@ -80,26 +64,18 @@ class OddScheduler(LocalBackend):
         return statuses
 
 
-async def test_unstorable_scheduler_answers_do_not_stop_the_cluster(tmp_path):
-    service = JobService(
-        JobStore(tmp_path / "jobs.sqlite"),
-        clusters=[{"id": "odd", "kind": "odd", "slots": 2}],
+async def test_unstorable_scheduler_answers_do_not_stop_the_cluster(tmp_path, job_service):
+    service = await job_service(
+        [{"id": "odd", "kind": "odd", "slots": 2}],
         backend_classes={"odd": OddScheduler},
-        state_dir=tmp_path,
-        root_dir=tmp_path,
         poll_interval=0.1,
-        log=logging.getLogger("test"),
     )
-    await service.start()
-    try:
-        job = await service.submit(JobSubmit(cluster="odd", command="exit 3"))
-        done = await wait_state(service, job.id, TERMINAL)
-        assert done.state is JobState.FAILED
-        assert done.reason == "odd \ufffd reason"
-        assert done.exit_code is None  # past any exit code: unknown rather than wrong
-        assert service.clusters["odd"].status == "ok"
-    finally:
-        await service.stop()
+    job = await service.submit(JobSubmit(cluster="odd", command="exit 3"))
+    done = await wait_state(service, job.id, TERMINAL)
+    assert done.state is JobState.FAILED
+    assert done.reason == "odd \ufffd reason"
+    assert done.exit_code is None  # past any exit code: unknown rather than wrong
+    assert service.clusters["odd"].status == "ok"
 
 
 @pytest.mark.parametrize(

@@ -11,13 +11,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from traitlets.config import Config
 
 from parallelworks_lab.backends.sge import with_umask
 from parallelworks_lab.models import ResourceRequest
 from parallelworks_lab.privacy import is_secret_name, parse_umask, readers, redact_env
 from parallelworks_lab.store import JobStore
 from parallelworks_lab.transports.ssh_shell import frame, umask_prefix
+
+from .support.api import server_config
+from .support.service import build_service
 
 SECRET = "s3cr3t-value-4f1c9a"
 
@@ -32,18 +34,7 @@ def umask_022():
 @pytest.fixture
 def jp_server_config(umask_022, local_cluster):
     # No db_path: the default place under the (test's) Jupyter data dir.
-    return Config(
-        {
-            "ServerApp": {
-                "jpserver_extensions": {
-                    "parallelworks_lab": True,
-                    "jupyter_server_terminals": False,
-                },
-                "allow_unauthenticated_access": False,
-            },
-            "ParallelWorksLabApp": {"poll_interval": 0.2, "clusters": [local_cluster]},
-        }
-    )
+    return server_config(None, [local_cluster], poll_interval=0.2)
 
 
 def not_private(top: Path) -> list[str]:
@@ -200,15 +191,8 @@ def test_secret_names_and_umask_values():
 
 
 def test_output_umask_is_validated(tmp_path):
-    from parallelworks_lab.service import JobService
-
-    def service(umask: str) -> JobService:
-        return JobService(
-            JobStore(tmp_path / "jobs.sqlite"),
-            clusters=[{"id": "local", "kind": "local", "output_umask": umask}],
-            state_dir=tmp_path,
-            root_dir=tmp_path,
-        )
+    def service(umask: str):
+        return build_service(tmp_path, [{"id": "local", "kind": "local", "output_umask": umask}])
 
     assert service("007").list_clusters()[0].outputs_readable_by == "you and your group"
     with pytest.raises(ValueError, match="octal umask"):

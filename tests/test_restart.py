@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from .server_process import Server
-from .sge_cluster import sge_cluster_entry
-from .slurm_cluster import slurm_cluster_entry
+from .support.server_process import Server
+from .support.sge_cluster import sge_cluster_entry
+from .support.slurm_cluster import slurm_cluster_entry
 
 
 @pytest.mark.parametrize(

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import logging
-from pathlib import Path
 
 from parallelworks_lab.backends.local import LocalBackend
 from parallelworks_lab.errors import ClusterUnreachable
@@ -14,6 +11,8 @@ from parallelworks_lab.service import JobService
 from parallelworks_lab.service_views import decode_complete
 from parallelworks_lab.states import JobState
 from parallelworks_lab.store import JobStore
+
+from .support.service import build_service, wait_state
 
 
 class FlakyLocal(LocalBackend):
@@ -27,37 +26,17 @@ class FlakyLocal(LocalBackend):
         return await super().poll(native_ids)
 
 
-@contextlib.asynccontextmanager
-async def running_service(tmp_path: Path):
+async def start_flaky(job_service) -> JobService:
     FlakyLocal.down = False
-    svc = JobService(
-        JobStore(tmp_path / "jobs.sqlite"),
-        clusters=[{"id": "flaky", "kind": "flaky", "slots": 2}],
+    return await job_service(
+        [{"id": "flaky", "kind": "flaky", "slots": 2}],
         backend_classes={"flaky": FlakyLocal},
-        state_dir=tmp_path,
-        root_dir=tmp_path,
         poll_interval=0.1,
-        log=logging.getLogger("test"),
     )
-    await svc.start()
-    try:
-        yield svc
-    finally:
-        await svc.stop()
 
 
-async def wait_state(svc: JobService, job_id: str, states: set[JobState], timeout=20.0):
-    for _ in range(int(timeout / 0.05)):
-        job = svc.get_job(job_id)
-        if job.state in states:
-            return job
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"{job_id} stuck in {svc.get_job(job_id).state}")
-
-
-async def test_unreachable_scheduler_never_fails_jobs(tmp_path):
-    async with running_service(tmp_path) as service:
-        await unreachable_scenario(service)
+async def test_unreachable_scheduler_never_fails_jobs(job_service):
+    await unreachable_scenario(await start_flaky(job_service))
 
 
 async def unreachable_scenario(service: JobService):
@@ -82,9 +61,8 @@ async def unreachable_scenario(service: JobService):
     assert service.list_clusters()[0].status == "ok"
 
 
-async def test_interrupted_submit_is_reconciled_by_token(tmp_path):
-    async with running_service(tmp_path) as service:
-        await reconcile_scenario(service, tmp_path)
+async def test_interrupted_submit_is_reconciled_by_token(job_service, tmp_path):
+    await reconcile_scenario(await start_flaky(job_service), tmp_path)
 
 
 async def reconcile_scenario(service: JobService, tmp_path):
@@ -170,13 +148,8 @@ class ArrayOnce(LocalBackend):
 
 
 async def test_an_ended_array_task_is_recorded_once(tmp_path):
-    svc = JobService(
-        JobStore(tmp_path / "jobs.sqlite"),
-        clusters=[{"id": "arr", "kind": "arr"}],
-        backend_classes={"arr": ArrayOnce},
-        state_dir=tmp_path,
-        root_dir=tmp_path,
-        log=logging.getLogger("test"),
+    svc = build_service(
+        tmp_path, [{"id": "arr", "kind": "arr"}], backend_classes={"arr": ArrayOnce}
     )
     parent = svc.store.insert(
         job_id="aaaaaaaaaaaa",

@@ -2,11 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
-import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -16,38 +11,17 @@ from parallelworks_lab.backends.sge_parsing import expand_tasks, parse_hms, pars
 from parallelworks_lab.models import JobSubmit
 from parallelworks_lab.service import JobService
 from parallelworks_lab.states import JobState
-from parallelworks_lab.store import JobStore
 
-from .sge_cluster import sge_cluster_entry
+from .support.service import wait_for_job
+from .support.sge_cluster import sge_cluster_entry
 
 
-@contextlib.asynccontextmanager
-async def sge_service(
-    info: dict[str, Any], cluster_id: str, tmp: Path
-) -> AsyncIterator[JobService]:
-    service = JobService(
-        JobStore(tmp / "jobs.sqlite"),
-        clusters=[sge_cluster_entry(cluster_id, info)],
-        state_dir=tmp,
+async def start_sge_service(job_service, info: dict[str, Any], cluster_id: str) -> JobService:
+    return await job_service(
+        [sge_cluster_entry(cluster_id, info)],
         root_dir=Path(info["scratch_dir"]),
         poll_interval=0.5,
-        log=logging.getLogger("test"),
     )
-    await service.start()
-    try:
-        yield service
-    finally:
-        await service.stop()
-
-
-async def until(service: JobService, job_id: str, check, timeout: float = 60.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        job = service.get_job(job_id)
-        if check(job):
-            return job
-        assert time.monotonic() < deadline, job
-        await asyncio.sleep(0.3)
 
 
 async def output(service: JobService, job_id: str) -> str:
@@ -56,34 +30,30 @@ async def output(service: JobService, job_id: str) -> str:
 
 
 @pytest.mark.parametrize("cluster_id", ["sge", "sge-ssh"])
-async def test_two_slot_job_gets_a_parallel_environment(sge_cluster, cluster_id, tmp_path):
-    async with sge_service(sge_cluster, cluster_id, tmp_path) as service:
-        job = await service.submit(
-            JobSubmit(
-                cluster=cluster_id, command="echo NSLOTS=$NSLOTS", resources={"cpus_per_task": 2}
-            )
-        )
-        done = await until(service, job.id, lambda j: j.terminal)
-        assert done.state is JobState.COMPLETED, done
-        assert await output(service, job.id) == "NSLOTS=2\n"
+async def test_two_slot_job_gets_a_parallel_environment(sge_cluster, cluster_id, job_service):
+    service = await start_sge_service(job_service, sge_cluster, cluster_id)
+    job = await service.submit(
+        JobSubmit(cluster=cluster_id, command="echo NSLOTS=$NSLOTS", resources={"cpus_per_task": 2})
+    )
+    done = await wait_for_job(service, job.id, lambda j: j.terminal)
+    assert done.state is JobState.COMPLETED, done
+    assert await output(service, job.id) == "NSLOTS=2\n"
 
 
 @pytest.mark.parametrize("cluster_id", ["sge", "sge-ssh"])
 async def test_error_state_is_shown_with_its_reason_and_can_be_cancelled(
-    sge_cluster, cluster_id, tmp_path
+    sge_cluster, cluster_id, job_service
 ):
-    async with sge_service(sge_cluster, cluster_id, tmp_path) as service:
-        # /proc exists but nobody can create the output file there: Grid Engine puts the job
-        # in Eqw. We must show that, with the reason, instead of a silent "queued".
-        job = await service.submit(
-            JobSubmit(cluster=cluster_id, command="true", working_dir="/proc")
-        )
-        held = await until(service, job.id, lambda j: j.state is JobState.HELD)
-        assert held.raw_state and "E" in held.raw_state
-        assert held.reason and held.reason.startswith("Error:"), held.reason
-        cancelled = await service.cancel(job.id)
-        done = await until(service, cancelled.id, lambda j: j.terminal)
-        assert done.state is JobState.CANCELLED
+    service = await start_sge_service(job_service, sge_cluster, cluster_id)
+    # /proc exists but nobody can create the output file there: Grid Engine puts the job
+    # in Eqw. We must show that, with the reason, instead of a silent "queued".
+    job = await service.submit(JobSubmit(cluster=cluster_id, command="true", working_dir="/proc"))
+    held = await wait_for_job(service, job.id, lambda j: j.state is JobState.HELD)
+    assert held.raw_state and "E" in held.raw_state
+    assert held.reason and held.reason.startswith("Error:"), held.reason
+    cancelled = await service.cancel(job.id)
+    done = await wait_for_job(service, cancelled.id, lambda j: j.terminal)
+    assert done.state is JobState.CANCELLED
 
 
 def test_every_state_letter_combination_maps_to_one_state():

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-import logging
 import os
 import signal
 import subprocess
@@ -33,14 +32,12 @@ from parallelworks_lab.backends.slurm_states import (
 )
 from parallelworks_lab.errors import ClusterUnreachable
 from parallelworks_lab.models import JobSubmit, ResourceRequest
-from parallelworks_lab.service import JobService
 from parallelworks_lab.states import JobState
-from parallelworks_lab.store import JobStore
 from parallelworks_lab.transports import ssh_shell
 from parallelworks_lab.transports.ssh import quote_command
 
-from .sge_cluster import sge_cluster_entry
-from .slurm_cluster import slurm_cluster_entry, start_slurm
+from .support.sge_cluster import sge_cluster_entry
+from .support.slurm_cluster import slurm_cluster_entry, start_slurm
 
 
 def backend_for(
@@ -106,66 +103,53 @@ def _ctld_pid(info: dict[str, Any]) -> int:
 
 
 async def test_controller_outage_marks_cluster_unreachable_and_loses_nothing(
-    slurm_cluster, tmp_path
+    slurm_cluster, tmp_path, job_service
 ):
-    service = JobService(
-        JobStore(tmp_path / "jobs.sqlite"),
-        clusters=[slurm_cluster_entry("slurm", slurm_cluster) | {"command_timeout": 20}],
-        state_dir=tmp_path,
+    service = await job_service(
+        [slurm_cluster_entry("slurm", slurm_cluster) | {"command_timeout": 20}],
         root_dir=Path(slurm_cluster["scratch_dir"]),
         poll_interval=0.5,
-        log=logging.getLogger("test"),
     )
-    await service.start()
     events: list[dict[str, Any]] = []
     service.subscribe(lambda kind, payload: events.append(payload) if kind == "job" else None)
+    job = await service.submit(JobSubmit(cluster="slurm", command="sleep 6; exit 4"))
+    for _ in range(100):
+        if service.get_job(job.id).state is JobState.RUNNING:
+            break
+        await asyncio.sleep(0.1)
+    assert service.get_job(job.id).state is JobState.RUNNING
+    os.kill(_ctld_pid(slurm_cluster), signal.SIGTERM)
     try:
-        job = await service.submit(JobSubmit(cluster="slurm", command="sleep 6; exit 4"))
-        for _ in range(100):
-            if service.get_job(job.id).state is JobState.RUNNING:
-                break
-            await asyncio.sleep(0.1)
-        assert service.get_job(job.id).state is JobState.RUNNING
-        os.kill(_ctld_pid(slurm_cluster), signal.SIGTERM)
-        try:
-            deadline = time.monotonic() + 60
-            while service.list_clusters()[0].status != "unreachable":
-                assert time.monotonic() < deadline, "cluster never reported unreachable"
-                await asyncio.sleep(0.5)
-            summary = service.list_clusters()[0]
-            assert "slurm controller" in (summary.status_message or "").lower(), summary
-            await asyncio.sleep(8)  # the job ends while nobody can ask
-            assert service.get_job(job.id).state is JobState.RUNNING
-        finally:
-            start_slurm()  # brings back only the stopped controller
-        service.pollers["slurm"].wake()
-        deadline = time.monotonic() + 90
-        while not service.get_job(job.id).terminal:
-            assert time.monotonic() < deadline, service.get_job(job.id)
+        deadline = time.monotonic() + 60
+        while service.list_clusters()[0].status != "unreachable":
+            assert time.monotonic() < deadline, "cluster never reported unreachable"
             await asyncio.sleep(0.5)
-        final = service.get_job(job.id)
-        assert (final.state, final.exit_code) == (JobState.FAILED, 4)
-        assert service.list_clusters()[0].status == "ok"
-        assert all(e["state"] != "FAILED" or e["exit_code"] == 4 for e in events)
+        summary = service.list_clusters()[0]
+        assert "slurm controller" in (summary.status_message or "").lower(), summary
+        await asyncio.sleep(8)  # the job ends while nobody can ask
+        assert service.get_job(job.id).state is JobState.RUNNING
     finally:
-        await service.stop()
+        start_slurm()  # brings back only the stopped controller
+    service.pollers["slurm"].wake()
+    deadline = time.monotonic() + 90
+    while not service.get_job(job.id).terminal:
+        assert time.monotonic() < deadline, service.get_job(job.id)
+        await asyncio.sleep(0.5)
+    final = service.get_job(job.id)
+    assert (final.state, final.exit_code) == (JobState.FAILED, 4)
+    assert service.list_clusters()[0].status == "ok"
+    assert all(e["state"] != "FAILED" or e["exit_code"] == 4 for e in events)
 
 
 async def test_submit_cut_off_by_a_dropped_connection_is_found_not_sent_twice(
-    slurm_cluster, tmp_path, monkeypatch
+    slurm_cluster, tmp_path, monkeypatch, job_service
 ):
     """sbatch runs, then the SSH connection drops before its answer is read: the user gets a
     503, the job is not submitted a second time, and the poller finds it by its token."""
     scratch = Path(slurm_cluster["scratch_dir"])
-    service = JobService(
-        JobStore(tmp_path / "jobs.sqlite"),
-        clusters=[slurm_cluster_entry("slurm-ssh", slurm_cluster)],
-        state_dir=tmp_path,
-        root_dir=scratch,
-        poll_interval=0.3,
-        log=logging.getLogger("test"),
+    service = await job_service(
+        [slurm_cluster_entry("slurm-ssh", slurm_cluster)], root_dir=scratch, poll_interval=0.3
     )
-    await service.start()
     backend = service.clusters["slurm-ssh"].backend
     read_through, run_on_shell = ssh_shell.read_through, ssh_shell.ShellChannel.run
     submitting: contextvars.ContextVar[bool] = contextvars.ContextVar("submitting", default=False)
@@ -190,34 +174,29 @@ async def test_submit_cut_off_by_a_dropped_connection_is_found_not_sent_twice(
 
     monkeypatch.setattr(ssh_shell.ShellChannel, "run", run_marked)
     monkeypatch.setattr(ssh_shell, "read_through", read_after_a_drop)
-    try:
-        name = f"cut-{uuid.uuid4().hex[:6]}"
-        request = JobSubmit(
-            cluster="slurm-ssh", name=name, command="sleep 5", working_dir=str(scratch)
-        )
-        with pytest.raises(ClusterUnreachable, match="lost"):
-            await service.submit(request)
-        [job] = service.list_jobs(cluster="slurm-ssh").jobs
-        assert job.state is JobState.SUBMITTING and job.native_id is None
-        queued = subprocess.run(
-            ["squeue", "-h", "-u", slurm_cluster["ssh"]["username"], "-n", name, "-o", "%i"],
-            env={**os.environ, **slurm_cluster["env"]},
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.split()
-        assert len(queued) == 1, queued  # queued once, not twice
-        deadline = time.monotonic() + 30
-        while service.get_job(job.id).native_id is None:
-            assert time.monotonic() < deadline, service.get_job(job.id)
-            await asyncio.sleep(0.2)
-        assert service.get_job(job.id).native_id == queued[0]
-        while not service.get_job(job.id).terminal:
-            assert time.monotonic() < deadline + 30, service.get_job(job.id)
-            await asyncio.sleep(0.3)
-        assert service.get_job(job.id).state is JobState.COMPLETED
-    finally:
-        await service.stop()
+    name = f"cut-{uuid.uuid4().hex[:6]}"
+    request = JobSubmit(cluster="slurm-ssh", name=name, command="sleep 5", working_dir=str(scratch))
+    with pytest.raises(ClusterUnreachable, match="lost"):
+        await service.submit(request)
+    [job] = service.list_jobs(cluster="slurm-ssh").jobs
+    assert job.state is JobState.SUBMITTING and job.native_id is None
+    queued = subprocess.run(
+        ["squeue", "-h", "-u", slurm_cluster["ssh"]["username"], "-n", name, "-o", "%i"],
+        env={**os.environ, **slurm_cluster["env"]},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert len(queued) == 1, queued  # queued once, not twice
+    deadline = time.monotonic() + 30
+    while service.get_job(job.id).native_id is None:
+        assert time.monotonic() < deadline, service.get_job(job.id)
+        await asyncio.sleep(0.2)
+    assert service.get_job(job.id).native_id == queued[0]
+    while not service.get_job(job.id).terminal:
+        assert time.monotonic() < deadline + 30, service.get_job(job.id)
+        await asyncio.sleep(0.3)
+    assert service.get_job(job.id).state is JobState.COMPLETED
 
 
 async def test_ssh_host_key_is_checked(slurm_cluster, tmp_path):
@@ -316,7 +295,7 @@ def payloads(canary: Path) -> list[str]:
 
 
 @pytest.mark.parametrize("cluster_id", ["local", "slurm", "slurm-ssh", "sge", "sge-ssh"])
-async def test_injection_corpus_is_rejected_or_literal(cluster_id, request, tmp_path):
+async def test_injection_corpus_is_rejected_or_literal(cluster_id, request, tmp_path, job_service):
     entry: dict[str, Any]
     if cluster_id == "local":
         info, entry = None, {"id": "local", "kind": "local", "slots": 2}
@@ -328,66 +307,53 @@ async def test_injection_corpus_is_rejected_or_literal(cluster_id, request, tmp_
         entry = slurm_cluster_entry(cluster_id, info)
     base = Path(info["scratch_dir"]) if info else tmp_path
     canary = base / f"canary-{uuid.uuid4().hex[:8]}"
-    service = JobService(
-        JobStore(tmp_path / "jobs.sqlite"),
-        clusters=[entry],
-        state_dir=tmp_path,
-        root_dir=base,
-        poll_interval=0.3,
-        log=logging.getLogger("test"),
-    )
-    await service.start()
+    service = await job_service([entry], root_dir=base, poll_interval=0.3)
     literal: list[tuple[str, str, str]] = []  # (job id, what it printed, what we expect)
     rejected = 0
-    try:
-        for payload in payloads(canary):
-            bodies: list[tuple[dict[str, Any], str | None]] = []
-            workdir = base / f"w-{uuid.uuid4().hex[:6]}" / payload.replace("\n", "_")
-            workdir.mkdir(parents=True)
-            os.chmod(workdir, 0o777)
-            for parent in workdir.relative_to(base).parents:
-                os.chmod(base / parent, 0o777)
-            bodies.append(({"name": payload, "command": 'printf %s "$PWLAB_N"'}, payload))
-            bodies.append(({"working_dir": str(workdir), "command": "pwd"}, f"{workdir}\n"))
-            bodies.append(
-                ({"env": {"PAYLOAD": payload}, "command": 'printf %s "$PAYLOAD"'}, payload)
-            )
-            bodies.append(({"env": {payload: "x"}, "command": "true"}, None))
-            bodies.append(({"resources": {"array": payload}, "command": "true"}, None))
-            for field in ("partition", "account", "qos"):
-                bodies.append(({"resources": {field: payload}, "command": "true"}, None))
-            for fields, expected in bodies:
-                if "name" in fields:
-                    # The name reaches the job as its scheduler name; read it back literally.
-                    var = {"local": "PWLAB_JOB_NAME", "sge": "JOB_NAME", "sge-ssh": "JOB_NAME"}.get(
-                        cluster_id, "SLURM_JOB_NAME"
-                    )
-                    fields["command"] = f'printf %s "${var}"'
-                try:
-                    job = await service.submit(JobSubmit(cluster=cluster_id, **fields))
-                except Exception as exc:  # validation error or 400 from the service
-                    assert getattr(exc, "status", 400) == 400 or "validation" in str(exc).lower()
-                    rejected += 1
-                    continue
-                assert expected is not None, f"{fields} should have been refused"
-                literal.append((job.id, "", expected))
-        for job_id, _, expected in literal:
-            deadline = time.monotonic() + 60
-            while not service.get_job(job_id).terminal:
-                assert time.monotonic() < deadline
-                await asyncio.sleep(0.3)
-            job = service.get_job(job_id)
-            assert job.state is JobState.COMPLETED, job
-            out = ""
-            while True:
-                chunk = await service.read_log(job_id, "stdout", len(out.encode()))
-                out += chunk.data
-                if chunk.eof:
-                    break
-                await asyncio.sleep(0.2)
-            assert out == expected
-    finally:
-        await service.stop()
+    for payload in payloads(canary):
+        bodies: list[tuple[dict[str, Any], str | None]] = []
+        workdir = base / f"w-{uuid.uuid4().hex[:6]}" / payload.replace("\n", "_")
+        workdir.mkdir(parents=True)
+        os.chmod(workdir, 0o777)
+        for parent in workdir.relative_to(base).parents:
+            os.chmod(base / parent, 0o777)
+        bodies.append(({"name": payload, "command": 'printf %s "$PWLAB_N"'}, payload))
+        bodies.append(({"working_dir": str(workdir), "command": "pwd"}, f"{workdir}\n"))
+        bodies.append(({"env": {"PAYLOAD": payload}, "command": 'printf %s "$PAYLOAD"'}, payload))
+        bodies.append(({"env": {payload: "x"}, "command": "true"}, None))
+        bodies.append(({"resources": {"array": payload}, "command": "true"}, None))
+        for field in ("partition", "account", "qos"):
+            bodies.append(({"resources": {field: payload}, "command": "true"}, None))
+        for fields, expected in bodies:
+            if "name" in fields:
+                # The name reaches the job as its scheduler name; read it back literally.
+                var = {"local": "PWLAB_JOB_NAME", "sge": "JOB_NAME", "sge-ssh": "JOB_NAME"}.get(
+                    cluster_id, "SLURM_JOB_NAME"
+                )
+                fields["command"] = f'printf %s "${var}"'
+            try:
+                job = await service.submit(JobSubmit(cluster=cluster_id, **fields))
+            except Exception as exc:  # validation error or 400 from the service
+                assert getattr(exc, "status", 400) == 400 or "validation" in str(exc).lower()
+                rejected += 1
+                continue
+            assert expected is not None, f"{fields} should have been refused"
+            literal.append((job.id, "", expected))
+    for job_id, _, expected in literal:
+        deadline = time.monotonic() + 60
+        while not service.get_job(job_id).terminal:
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.3)
+        job = service.get_job(job_id)
+        assert job.state is JobState.COMPLETED, job
+        out = ""
+        while True:
+            chunk = await service.read_log(job_id, "stdout", len(out.encode()))
+            out += chunk.data
+            if chunk.eof:
+                break
+            await asyncio.sleep(0.2)
+        assert out == expected
     assert not canary.exists(), "a payload was executed"
     # env names, arrays, partitions, accounts, QOS at least
     assert rejected >= 5 * len(payloads(canary))

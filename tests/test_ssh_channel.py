@@ -20,7 +20,7 @@ from parallelworks_lab.transports import ssh_shell
 from parallelworks_lab.transports.base import TransportError
 from parallelworks_lab.transports.ssh import SSHTransport, SSHTransportSettings
 
-from .dev_cluster import transport_entry
+from .support.dev_cluster import transport_entry
 
 
 def make_transport(info: dict[str, Any], **overrides: Any) -> SSHTransport:

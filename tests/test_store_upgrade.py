@@ -13,7 +13,7 @@ from parallelworks_lab.states import JobState
 from parallelworks_lab.store import JobStore
 from parallelworks_lab.store_schema import MIGRATIONS, SCHEMA_VERSION, StoreVersionError
 
-from .conftest import server_config
+from .support.api import server_config
 
 # The table exactly as the first release created it (parallelworks_lab/store.py in 94848eb).
 FIRST_SCHEMA = """

@@ -23,9 +23,10 @@ from typing import Any
 import httpx
 import pytest
 
-from .server_process import REPO, free_port
-from .sge_cluster import sge_cluster_entry
-from .slurm_cluster import slurm_cluster_entry
+from .support.server_process import REPO, free_port, server_app_config
+from .support.sge_cluster import sge_cluster_entry
+from .support.slurm_cluster import slurm_cluster_entry
+from .support.waiting import wait_until
 
 USERS = ("pwpriv-a", "pwpriv-b")
 TOKEN = "two-users-test-token"
@@ -92,15 +93,7 @@ class UserServer:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/parallelworks-lab"
         config = {
-            "ServerApp": {
-                "jpserver_extensions": {"parallelworks_lab": True},
-                "token": TOKEN,
-                "ip": "127.0.0.1",
-                "port": self.port,
-                "port_retries": 0,
-                "open_browser": False,
-                "root_dir": str(self.home),
-            },
+            "ServerApp": server_app_config(self.port, self.home, TOKEN),
             "ParallelWorksLabApp": {"poll_interval": 0.3, "clusters": clusters},
         }
         self.config = self.home / "pwpriv-config.json"
@@ -119,7 +112,7 @@ class UserServer:
             self.proc = subprocess.Popen(
                 [
                     sys.executable,
-                    str(Path(__file__).with_name("run_as_user.py")),
+                    str(Path(__file__).parent / "support" / "run_as_user.py"),
                     str(user.pw_uid),
                     str(user.pw_gid),
                     "--",
@@ -152,14 +145,13 @@ class UserServer:
         return dict(response.json())
 
     def wait(self, job_id: str, timeout: float = 90) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        job: dict[str, Any] = {}
-        while time.monotonic() < deadline:
-            job = self.request("GET", f"jobs/{job_id}").json()
-            if job["terminal"]:
-                return job
-            time.sleep(0.3)
-        raise AssertionError(f"{job_id} did not end: {job}")
+        return wait_until(
+            lambda: dict(self.request("GET", f"jobs/{job_id}").json()),
+            lambda job: job["terminal"],
+            f"job {job_id} ended",
+            timeout=timeout,
+            interval=0.3,
+        )
 
     def stop(self) -> None:
         self.proc.terminate()

@@ -9,7 +9,7 @@ import pytest
 from parallelworks_lab.errors import InvalidRequest
 from parallelworks_lab.widgets import JobMonitor, JobTable, ResourceForm
 
-from .pw_live import wait_until
+from .support.waiting import wait_until
 
 
 def feed_threads() -> list[threading.Thread]:

@@ -6,7 +6,7 @@ database instead. Every frontend (sidebar, magics, widgets) therefore shows the 
 the kernel never talks to a scheduler itself.
 
 The modules of this package, one job each: :mod:`.discovery` finds the server,
-:mod:`.resources` builds requests, :mod:`.transport` is the protocol that :mod:`.http` (a
+:mod:`.resources` builds requests, :mod:`.connection` is the protocol that :mod:`.http` (a
 running server) and :mod:`.inprocess` (no server) implement, :mod:`.display` formats,
 :mod:`.job` and :mod:`.api` are the :class:`Job` and :class:`Client` users see, and
 :mod:`.feed` keeps the widgets of a client up to date. Everything is importable from here.
@@ -15,6 +15,7 @@ running server) and :mod:`.inprocess` (no server) implement, :mod:`.display` for
 from __future__ import annotations
 
 from .api import ACTIVE_STATES, FINISHED_STATES, Client, default_client, set_default_client
+from .connection import Event, EventStream, ServerConnection
 from .discovery import ENV_TOKEN, ENV_URL, ServerInfo, ServerNotFound, find_server
 from .display import (
     ERROR_COLOUR,
@@ -27,12 +28,11 @@ from .display import (
 )
 from .feed import JobFeed, JobListener, Subscription, TickListener
 from .guidance import job_rows, suggestion_text
-from .http import API_BASE, CLUSTER_SCHEMA_ID, JOB_SCHEMA_ID, HttpTransport, ServerUnavailable
-from .inprocess import InProcessTransport, default_db_path, server_config
+from .http import API_BASE, CLUSTER_SCHEMA_ID, JOB_SCHEMA_ID, HttpConnection, ServerUnavailable
+from .inprocess import InProcessConnection, default_db_path, server_config
 from .job import LOG_POLL_SECONDS, Job, Jobs, jobs_html
 from .resources import RESOURCE_FIELDS, build_resources, parse_memory, parse_time, python_script
 from .source import submission_source
-from .transport import Event, EventStream, Transport
 
 __all__ = [
     "ACTIVE_STATES",
@@ -50,19 +50,19 @@ __all__ = [
     "Clusters",
     "Event",
     "EventStream",
-    "HttpTransport",
-    "InProcessTransport",
+    "HttpConnection",
+    "InProcessConnection",
     "Job",
     "JobFeed",
     "JobListener",
     "Jobs",
+    "ServerConnection",
     "ServerInfo",
     "ServerNotFound",
     "ServerUnavailable",
     "Subscription",
     "Templates",
     "TickListener",
-    "Transport",
     "build_resources",
     "default_client",
     "default_db_path",

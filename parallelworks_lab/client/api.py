@@ -19,15 +19,15 @@ from ..models import ClusterDetail, ClusterSummary, JobSubmit
 from ..models import Job as JobInfo
 from ..states import JobState
 from . import many
+from .connection import ServerConnection
 from .discovery import ENV_TOKEN, ServerInfo, _normalize_url, find_server
 from .display import Clusters, Templates
 from .feed import JobFeed
-from .http import HttpTransport
-from .inprocess import InProcessTransport
+from .http import HttpConnection
+from .inprocess import InProcessConnection
 from .job import Job, Jobs
 from .resources import _resolve_dir, build_resources, python_script
 from .source import submission_source
-from .transport import Transport
 
 
 class Client:
@@ -44,9 +44,9 @@ class Client:
         token: Optional[str] = None,
         *,
         timeout: float = 30.0,
-        transport: Optional[Transport] = None,
+        connection: Optional[ServerConnection] = None,
     ) -> None:
-        if transport is None:
+        if connection is None:
             if url:
                 info: Optional[ServerInfo] = ServerInfo(
                     _normalize_url(url), token or os.environ.get(ENV_TOKEN, ""), "explicit url"
@@ -55,15 +55,13 @@ class Client:
                 info = find_server()
                 if info is not None and token:
                     info = ServerInfo(info.url, token, info.source, info.unix_socket, info.root_dir)
-            chosen: Transport
             if info is not None:
-                chosen = HttpTransport(info, timeout)
+                connection = HttpConnection(info, timeout)
             else:
-                chosen = InProcessTransport.shared()
-            transport = chosen
-        self._transport: Transport = transport
-        self._feed: Optional[JobFeed] = None
-        self._feed_lock = threading.Lock()
+                connection = InProcessConnection.shared()
+        self._connection: ServerConnection = connection
+        # Created here but idle: its thread starts with the first widget that subscribes.
+        self._feed = JobFeed(connection)
         self._default_cluster: Optional[str] = None
 
     @classmethod
@@ -75,24 +73,24 @@ class Client:
         poll_interval: Optional[float] = None,
     ) -> Client:
         """A client on an in-process job service (default: the server's database and config)."""
-        return cls(transport=InProcessTransport.shared(db_path, clusters, root_dir, poll_interval))
+        connection = InProcessConnection.shared(db_path, clusters, root_dir, poll_interval)
+        return cls(connection=connection)
 
     @property
     def source(self) -> str:
         """Where this client sends its requests (never shows the token)."""
-        return self._transport.description
+        return self._connection.description
 
     @property
     def in_process_mode(self) -> bool:
-        return isinstance(self._transport, InProcessTransport)
+        return isinstance(self._connection, InProcessConnection)
 
     def __repr__(self) -> str:
         return f"<parallelworks_lab.Client: {self.source}>"
 
     def close(self) -> None:
-        if self._feed is not None:
-            self._feed.stop()
-        self._transport.close()
+        self._feed.stop()
+        self._connection.close()
 
     def __enter__(self) -> Client:
         return self
@@ -102,37 +100,39 @@ class Client:
 
     # -- clusters ----------------------------------------------------------------------------
     def clusters(self) -> Clusters:
-        return Clusters(self._transport.clusters())
+        return Clusters(self._connection.clusters())
 
     def cluster(self, cluster_id: str) -> ClusterDetail:
-        return self._transport.cluster(cluster_id)
+        return self._connection.cluster(cluster_id)
 
     @property
     def default_cluster(self) -> str:
         """The cluster used when none is named: the first one configured."""
         if self._default_cluster is None:
-            clusters = self._transport.clusters()
+            clusters = self._connection.clusters()
             if not clusters:
                 raise InvalidRequest.for_field("cluster", "no cluster is configured")
             self._default_cluster = clusters[0].id
         return self._default_cluster
 
     def _cluster_summary(self, cluster_id: str) -> ClusterSummary:
-        for summary in self._transport.clusters():
+        for summary in self._connection.clusters():
             if summary.id == cluster_id:
                 return summary
-        known = ", ".join(c.id for c in self._transport.clusters())
+        known = ", ".join(c.id for c in self._connection.clusters())
         raise InvalidRequest.for_field(
             "cluster", f"unknown cluster '{cluster_id}'; configured: {known}"
         )
 
     # -- jobs --------------------------------------------------------------------------------
-    def _wrap(self, info: JobInfo) -> Job:
-        return Job(self, info)
+    def wrap_job(self, info: JobInfo) -> Job:
+        """A :class:`Job` for a record this client received (a list, an event), acting
+        through this client."""
+        return Job(self._connection, info, self._feed)
 
     def job(self, job_id: Union[str, Job]) -> Job:
         job_id = job_id.id if isinstance(job_id, Job) else job_id
-        return self._wrap(self._transport.job(job_id))
+        return self.wrap_job(self._connection.job(job_id))
 
     def jobs(
         self,
@@ -142,8 +142,8 @@ class Client:
     ) -> Jobs:
         """Jobs, newest first. ``state`` is one state, several, or ``"active"``/``"finished"``."""
         states = _expand_states(state)
-        page = self._transport.jobs(cluster, states, limit, None)
-        return Jobs(self._wrap(j) for j in page.jobs)
+        page = self._connection.jobs(cluster, states, limit, None)
+        return Jobs(self.wrap_job(j) for j in page.jobs)
 
     def submit(
         self,
@@ -182,21 +182,21 @@ class Client:
             "working_dir": _resolve_dir(working_dir),
             "env": {str(k): str(v) for k, v in (env or {}).items()},
             "after": _job_ids(after),
-            "source": submission_source(self._transport.root_dir),
+            "source": submission_source(self._connection.root_dir),
         }
         try:
             request = JobSubmit.model_validate(body)
         except ValidationError as exc:
             raise InvalidRequest.from_validation(exc) from None
         try:
-            return self._wrap(self._transport.submit(request))
+            return self.wrap_job(self._connection.submit(request))
         except InvalidRequest as exc:
             # Our default (this directory) does not exist where the cluster runs jobs (no
             # shared file system): let the cluster use its own default, as if none was given.
             if working_dir is not None or [e.field for e in exc.errors] != ["working_dir"]:
                 raise
         request = request.model_copy(update={"working_dir": None})
-        return self._wrap(self._transport.submit(request))
+        return self.wrap_job(self._connection.submit(request))
 
     def map(
         self,
@@ -351,7 +351,7 @@ class Client:
             request = JobSubmit.model_validate(body)
         except ValidationError as exc:
             raise InvalidRequest.from_validation(exc) from None
-        return self._transport.suggest(request)
+        return self._connection.suggest(request)
 
     def suggest_python(
         self,
@@ -370,11 +370,11 @@ class Client:
 
     def templates(self) -> Templates:
         """The site's templates (read-only) and yours, site first."""
-        return Templates(self._transport.templates())
+        return Templates(self._connection.templates())
 
     def template(self, name: str) -> Template:
         """One template by name; ``InvalidRequest`` (field ``template``) naming the others."""
-        available = self._transport.templates()
+        available = self._connection.templates()
         for template in available:
             if template.name == name:
                 return template
@@ -426,20 +426,17 @@ class Client:
             template = TemplateIn.model_validate(body)
         except ValidationError as exc:
             raise InvalidRequest.from_validation(exc) from None
-        return self._transport.save_template(template)
+        return self._connection.save_template(template)
 
     def delete_template(self, name: str) -> None:
         """Delete one of your templates (site templates are read-only: ``Conflict``)."""
-        self._transport.delete_template(name)
+        self._connection.delete_template(name)
 
     # -- shared refresh ----------------------------------------------------------------------
     @property
     def feed(self) -> JobFeed:
         """The one event subscription (or periodic refresh) all widgets of this client share."""
-        with self._feed_lock:
-            if self._feed is None:
-                self._feed = JobFeed(self)
-            return self._feed
+        return self._feed
 
 
 _DEFAULT_CLIENT: Optional[Client] = None

@@ -6,13 +6,10 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Optional
+from typing import Any, Callable, Optional
 
 from ..errors import PWLabError
-from .transport import EventStream
-
-if TYPE_CHECKING:
-    from .api import Client
+from .connection import EventStream, ServerConnection
 
 log = logging.getLogger("parallelworks_lab.client")
 
@@ -44,9 +41,12 @@ class JobFeed:
     """
 
     def __init__(
-        self, client: Client, tick_interval: float = 1.0, poll_interval: float = 3.0
+        self,
+        connection: ServerConnection,
+        tick_interval: float = 1.0,
+        poll_interval: float = 3.0,
     ) -> None:
-        self.client = client
+        self.connection = connection
         self.tick_interval = tick_interval
         self.poll_interval = poll_interval
         self.mode = "stopped"  # "events", "polling" or "stopped"
@@ -113,7 +113,7 @@ class JobFeed:
     def _resync(self) -> None:
         """One request for the current list; dispatch what changed since last time."""
         self.polls += 1
-        page = self.client._transport.jobs(None, [], 200, None)
+        page = self.connection.jobs(None, [], 200, None)
         for info in page.jobs:
             stamp = info.updated_at.isoformat()
             if self._seen.get(info.id) != stamp:
@@ -129,7 +129,7 @@ class JobFeed:
                 now = time.monotonic()
                 if stream is None and now >= retry_at:
                     try:
-                        stream = self.client._transport.events()
+                        stream = self.connection.events()
                         self.mode = "events"
                         self._resync()  # events are not replayed: load the state first
                         last_poll = now

@@ -16,8 +16,8 @@ from ..guidance.templates import Template, TemplateIn
 from ..models import ClusterDetail, ClusterSummary, JobSubmit, LogChunk
 from ..models import Job as JobInfo
 from ..models import JobList as JobPage
+from .connection import Event, EventStream
 from .discovery import ENV_TOKEN, ServerInfo
-from .transport import Event, EventStream
 
 API_BASE = "parallelworks-lab"
 JOB_SCHEMA_ID = "urn:parallelworks-lab:job-state"
@@ -60,7 +60,7 @@ def _error_from_response(response: httpx.Response) -> PWLabError:
     return PWLabError(message, errors, status)
 
 
-class HttpTransport:
+class HttpConnection:
     """The REST API of a running Jupyter server."""
 
     def __init__(self, server: ServerInfo, timeout: float = 30.0) -> None:

@@ -19,7 +19,7 @@ from ..guidance.templates import Template, TemplateIn
 from ..models import ClusterDetail, ClusterSummary, JobSubmit, LogChunk
 from ..models import Job as JobInfo
 from ..models import JobList as JobPage
-from .transport import Event, EventStream
+from .connection import Event, EventStream
 
 if TYPE_CHECKING:
     from ..service import JobService
@@ -184,7 +184,7 @@ class _QueueEvents:
         self._loop.call_soon_threadsafe(self._unsubscribe)
 
 
-class InProcessTransport:
+class InProcessConnection:
     """The job service itself, in this process (no Jupyter server around)."""
 
     link_base: Optional[str] = None
@@ -201,7 +201,7 @@ class InProcessTransport:
         clusters: Optional[list[dict[str, Any]]] = None,
         root_dir: Union[str, Path, None] = None,
         poll_interval: Optional[float] = None,
-    ) -> InProcessTransport:
+    ) -> InProcessConnection:
         """One service per database per process, however many clients use it."""
         config = server_config()
         path = Path(db_path or config["db_path"] or default_db_path()).expanduser().resolve()

@@ -8,7 +8,7 @@ import time
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, Optional
+from typing import IO, Any, Optional
 from urllib.parse import quote
 
 from pydantic import ValidationError
@@ -18,12 +18,11 @@ from ..guidance.models import PartitionLoad, Provenance, ReasonExplanation, Usag
 from ..models import Job as JobInfo
 from ..models import LogChunk, ResourceRequest
 from ..states import JobState
+from .connection import ServerConnection
 from .display import format_elapsed, format_time, state_badge
+from .feed import JobFeed
 from .guidance import job_rows, rows_html, rows_text
 from .http import API_BASE, _seg
-
-if TYPE_CHECKING:
-    from .api import Client
 
 LOG_POLL_SECONDS = 0.5
 
@@ -32,16 +31,16 @@ class Job:
     """A job: a cached copy of the server's record plus methods to act on it.
 
     Attributes reflect the last :meth:`refresh` (or event); ``wait``/``follow`` keep it fresh.
+    A :class:`~parallelworks_lab.client.Client` makes it; it acts through that client's
+    server connection.
     """
 
-    def __init__(self, client: Client, info: JobInfo) -> None:
-        self._client = client
+    def __init__(self, connection: ServerConnection, info: JobInfo, feed: JobFeed) -> None:
+        self._connection = connection
         self._info = info
+        # The client's shared feed: what a JobMonitor of this job subscribes to.
+        self.feed = feed
         self.notebook: Optional[str] = None  # set for notebook jobs: the input notebook
-
-    @property
-    def client(self) -> Client:
-        return self._client
 
     # -- data ------------------------------------------------------------------------------
     @property
@@ -159,7 +158,7 @@ class Job:
 
     # -- actions ---------------------------------------------------------------------------
     def refresh(self) -> Job:
-        self._info = self._client._transport.job(self.id)
+        self._info = self._connection.job(self.id)
         return self
 
     def apply_event(self, data: Mapping[str, Any]) -> bool:
@@ -194,7 +193,7 @@ class Job:
 
     def read_log(self, stream: str = "stdout", offset: int = 0) -> LogChunk:
         """One chunk of a log from ``offset`` (see the REST API's ``/logs``)."""
-        return self._client._transport.read_log(self.id, stream, offset)
+        return self._connection.read_log(self.id, stream, offset)
 
     def logs(self, stream: str = "stdout") -> str:
         """The whole log written so far (``stdout`` or ``stderr``)."""
@@ -238,15 +237,15 @@ class Job:
         return self.refresh()
 
     def cancel(self) -> Job:
-        self._info = self._client._transport.action(self.id, "cancel")
+        self._info = self._connection.action(self.id, "cancel")
         return self
 
     def hold(self) -> Job:
-        self._info = self._client._transport.action(self.id, "hold")
+        self._info = self._connection.action(self.id, "hold")
         return self
 
     def release(self) -> Job:
-        self._info = self._client._transport.action(self.id, "release")
+        self._info = self._connection.action(self.id, "release")
         return self
 
     # -- display ---------------------------------------------------------------------------
@@ -269,7 +268,7 @@ class Job:
         return head + ("\n" + rows_text(rows) if rows else "")
 
     def _links(self) -> list[tuple[str, str]]:
-        base = self._client._transport.link_base
+        base = self._connection.link_base
         if base is None:
             return []
         api = f"{base}{API_BASE}/jobs/{_seg(self.id)}"
@@ -279,7 +278,7 @@ class Job:
             ("stderr", f"{api}/logs?stream=stderr"),
         ]
         output = self.output_notebook
-        root = self._client._transport.root_dir
+        root = self._connection.root_dir
         if output and root:
             try:
                 rel = Path(output).resolve().relative_to(Path(root).resolve())

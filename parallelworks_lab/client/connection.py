@@ -1,6 +1,9 @@
-"""How a :class:`~parallelworks_lab.client.Client` reaches the job service: the protocol
-both the HTTP and the in-process transport implement (not the scheduler transports of
-:mod:`parallelworks_lab.transports`)."""
+"""How a :class:`~parallelworks_lab.client.Client` reaches the job service: the protocol both
+:class:`~.http.HttpConnection` (a running Jupyter server) and
+:class:`~.inprocess.InProcessConnection` (the service in this process) implement.
+
+Not to be confused with the server side's transports (:mod:`parallelworks_lab.transports`),
+which carry commands from the service to a scheduler."""
 
 from __future__ import annotations
 
@@ -22,7 +25,7 @@ class EventStream(Protocol):
     def close(self) -> None: ...
 
 
-class Transport(Protocol):
+class ServerConnection(Protocol):
     description: str
     link_base: Optional[str]
     root_dir: Optional[str]

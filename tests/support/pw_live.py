@@ -12,6 +12,7 @@ import httpx
 from jupyter_client import BlockingKernelClient
 
 from .server_process import TOKEN, Server
+from .waiting import wait_until
 
 SLOTS = 2
 
@@ -53,10 +54,7 @@ class Kernel:
         response.raise_for_status()
         self.id = response.json()["id"]
         connection_file = server.tmp / "jupyter-runtime" / f"kernel-{self.id}.json"
-        deadline = time.monotonic() + 30
-        while not connection_file.exists():
-            assert time.monotonic() < deadline, "no connection file"
-            time.sleep(0.05)
+        wait_until(connection_file.exists, what="the kernel's connection file", timeout=30)
         self.client = BlockingKernelClient()
         self.client.load_connection_file(str(connection_file))
         self.client.start_channels()
@@ -101,13 +99,3 @@ class Kernel:
         self.client.stop_channels()
         self.http.delete(f"api/kernels/{self.id}")
         self.http.close()
-
-
-def wait_until(predicate: Any, timeout: float = 30.0, interval: float = 0.05) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError("condition not met in time")

@@ -14,7 +14,9 @@ from typing import Any
 
 import httpx
 
-REPO = Path(__file__).resolve().parents[1]
+from .waiting import wait_until
+
+REPO = Path(__file__).resolve().parents[2]
 TOKEN = "restart-test-token"
 
 
@@ -22,6 +24,20 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def server_app_config(port: int, root_dir: Path, token: str = TOKEN) -> dict[str, Any]:
+    """The ``ServerApp`` section of a test server run as a process: our extension, a token,
+    this port on localhost only, no browser."""
+    return {
+        "jpserver_extensions": {"parallelworks_lab": True},
+        "token": token,
+        "ip": "127.0.0.1",
+        "port": port,
+        "port_retries": 0,
+        "open_browser": False,
+        "root_dir": str(root_dir),
+    }
 
 
 class Server:
@@ -42,16 +58,7 @@ class Server:
 
     def start(self) -> None:
         config = {
-            "ServerApp": {
-                "jpserver_extensions": {"parallelworks_lab": True},
-                "token": TOKEN,
-                "ip": "127.0.0.1",
-                "port": self.port,
-                "port_retries": 0,
-                "open_browser": False,
-                "allow_root": True,
-                "root_dir": str(self.tmp),
-            },
+            "ServerApp": server_app_config(self.port, self.tmp) | {"allow_root": True},
             "ParallelWorksLabApp": {
                 "db_path": str(self.tmp / "db" / "jobs.sqlite"),
                 "poll_interval": 0.2,
@@ -102,11 +109,11 @@ class Server:
         return self.request("GET", path)
 
     def wait(self, job_id: str, states: set[str], timeout: float = 30) -> dict:
-        deadline = time.monotonic() + timeout
-        job: dict = {}
-        while time.monotonic() < deadline:
-            job = self.get(f"jobs/{job_id}").json()
-            if job["state"] in states:
-                return job
-            time.sleep(0.1)
-        raise AssertionError(f"{job_id} never reached {states}: {job}")
+        """The job once it is in one of ``states``."""
+        return wait_until(
+            lambda: self.get(f"jobs/{job_id}").json(),
+            lambda job: job["state"] in states,
+            f"job {job_id} in {sorted(states)}",
+            timeout=timeout,
+            interval=0.1,
+        )

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def start_dev_cluster(name: str, title: str, env: dict[str, str] | None = None) -> dict[str, Any]:

@@ -1,10 +1,4 @@
-"""Notebook widgets (stock ipywidgets, no frontend build): a resource form, a job monitor and a
-job table.
-
-They never ask the scheduler anything and never poll one request per widget: all widgets of a
-client share its :class:`~parallelworks_lab.client.JobFeed` (one push-event subscription to the
-Jupyter server, or one job-list request per interval when events are unavailable).
-"""
+"""The :class:`ResourceForm`: a submit form built from the cluster's ``options_schema``."""
 
 from __future__ import annotations
 
@@ -15,27 +9,23 @@ from typing import Any, Callable, Optional
 
 import ipywidgets as widgets  # type: ignore[import-untyped]
 
-from .client import (
+from ..client import (
     Client,
     Job,
-    Subscription,
     default_client,
-    format_elapsed,
-    jobs_html,
     parse_memory,
     parse_time,
-    state_badge,
     suggestion_text,
 )
-from .client.guidance import WAITING_STATES, job_rows, memory_option, rows_html, time_option
-from .errors import FieldError, InvalidRequest, PWLabError
-from .guidance.models import Suggestion
-from .guidance.templates import Template
-from .models import ClusterDetail
-from .models import Job as JobInfo
-from .parameters import parse_parameter
-
-__all__ = ["JobMonitor", "JobTable", "ResourceForm"]
+from ..client.guidance import memory_option, time_option
+from ..errors import FieldError, InvalidRequest, PWLabError
+from ..guidance.models import Suggestion
+from ..guidance.templates import Template
+from ..models import ClusterDetail
+from ..parameters import parse_parameter
+from .base import ERROR_STYLE, Displayable
+from .monitor import JobMonitor
+from .options import allowed_names, bounds
 
 INT_FIELDS = ("nodes", "ntasks", "cpus_per_task", "gpus")
 TEXT_FIELDS = ("memory_mb", "time_limit_minutes", "array")
@@ -67,49 +57,9 @@ PLACEHOLDERS = {
     "working_dir": "current directory",
     "name": "default",
 }
-ERROR_STYLE = "color: var(--jp-error-color1, #d32f2f); font-size: var(--jp-ui-font-size0, 11px)"
 SUGGEST_DELAY = 1.0  # seconds of no typing before the form asks for a suggestion
-USAGE_WAIT_TICKS = 30  # how long a monitor waits for a finished job's usage figures
-WAITING_LABELS = ("Why it waits", "What you can do", "Expected start", "Partition")
 LAYOUT = {"width": "auto"}
 LABEL_WIDTH = "110px"
-
-
-class _Displayable:
-    """A wrapper that shows as its ipywidgets box (composition keeps the typing strict)."""
-
-    widget: Any
-
-    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
-        return self.widget._repr_mimebundle_(**kwargs)
-
-    def close(self) -> None:
-        self.widget.close()
-
-
-def _partition_rule(schema: Mapping[str, Any], field: str, partition: Optional[str]) -> Any:
-    """What the schema's branch for ``partition`` says about ``field`` (its ``then``)."""
-    for branch in schema.get("allOf", []):
-        const = branch.get("if", {}).get("properties", {}).get("partition", {}).get("const")
-        if const == partition:
-            return branch.get("then", {}).get("properties", {}).get(field, {})
-    return {}
-
-
-def _bounds(schema: Mapping[str, Any], field: str, partition: Optional[str]) -> tuple[Any, Any]:
-    """(minimum, maximum) of a resource field from the options schema, for ``partition``."""
-    prop = schema.get("properties", {}).get(field, {})
-    options = [prop, *prop.get("anyOf", [])]
-    minimum = next((o["minimum"] for o in options if "minimum" in o), None)
-    maximum = next((o["maximum"] for o in options if "maximum" in o), None)
-    rule = _partition_rule(schema, field, partition)
-    return rule.get("minimum", minimum), rule.get("maximum", maximum)
-
-
-def _choices(schema: Mapping[str, Any], field: str, partition: Optional[str]) -> list[str]:
-    """The names ``partition`` allows for ``field`` (its accounts, its QOS); empty: any."""
-    rule = _partition_rule(schema, field, partition)
-    return [str(v) for v in rule.get("enum", []) if v is not None]
 
 
 def _row(label: str, control: Any, error: Any) -> Any:
@@ -124,7 +74,7 @@ def _row(label: str, control: Any, error: Any) -> Any:
     )
 
 
-class ResourceForm(_Displayable):
+class ResourceForm(Displayable):
     """A submit form built from the cluster's ``options_schema``.
 
     Same limits as the sidebar form (the schema carries each partition's), errors shown under
@@ -364,8 +314,8 @@ class ResourceForm(_Displayable):
         assert self.detail is not None
         for field_name in NAME_FIELDS:
             if field_name in self.fields:
-                choices = _choices(self.detail.options_schema, field_name, self.partition)
-                self.fields[field_name].options = choices
+                names = allowed_names(self.detail.options_schema, field_name, self.partition)
+                self.fields[field_name].options = names
 
     # -- values and validation ---------------------------------------------------------------
     @property
@@ -421,14 +371,14 @@ class ResourceForm(_Displayable):
                 except ValueError as exc:
                     problems[field_name] = str(exc)
                     continue
-            minimum, maximum = _bounds(schema, field_name, self.partition)
+            minimum, maximum = bounds(schema, field_name, self.partition)
             if minimum is not None and raw < minimum:
                 problems[field_name] = f"must be at least {minimum}"
             elif maximum is not None and raw > maximum:
                 problems[field_name] = f"{raw} exceeds the limit of {maximum} on {where}"
         for field_name in NAME_FIELDS:
             text = str(self.fields[field_name].value).strip() if field_name in self.fields else ""
-            allowed = _choices(schema, field_name, self.partition)
+            allowed = allowed_names(schema, field_name, self.partition)
             if text and allowed and text not in allowed:
                 problems[field_name] = f"not allowed on {where}; allowed: {', '.join(allowed)}"
         if self._mode == "notebook":
@@ -540,238 +490,3 @@ class ResourceForm(_Displayable):
             self.output.children = [self.monitor.widget]
         for callback in self._callbacks:
             callback(job)
-
-
-class JobMonitor(_Displayable):
-    """One job: state, reason, elapsed time, a following log tail and a Cancel button.
-
-    While the job waits it says why, in plain words, with the scheduler's start estimate;
-    once it has ended, what it used (the efficiency card's summary) and the hints.
-    Updated by the client's shared :class:`~parallelworks_lab.client.JobFeed`; it stops
-    listening once the job has ended, its logs are read to the end and its usage figures
-    came (or did not come within half a minute).
-    """
-
-    def __init__(self, job: Job, *, tail_lines: int = 20, follow: bool = True) -> None:
-        self.job = job
-        self.tail_lines = tail_lines
-        self._lock = threading.Lock()
-        self._offsets = {"stdout": 0, "stderr": 0}
-        self._eof = {"stdout": False, "stderr": False}
-        self._tails = {"stdout": "", "stderr": ""}
-        self.header = widgets.HTML()
-        self.state = widgets.HTML()
-        self.guidance = widgets.HTML()
-        self._ended_ticks = 0
-        self.elapsed = widgets.Label()
-        self.follow = widgets.Checkbox(value=follow, description="Follow log", indent=False)
-        self.log = widgets.HTML()
-        self.cancel_button = widgets.Button(description="Cancel", icon="stop", button_style="")
-        self.cancel_button.on_click(lambda _button: self._cancel())
-        self.widget = widgets.VBox(
-            [
-                self.header,
-                widgets.HBox([self.state, self.elapsed]),
-                self.guidance,
-                widgets.HBox([self.cancel_button, self.follow]),
-                self.log,
-            ]
-        )
-        self.widget.add_class("jp-pwlab-job-monitor")
-        self._render()
-        self._subscription: Optional[Subscription] = job.client.feed.subscribe(
-            on_job=self._on_event, on_tick=self._on_tick
-        )
-
-    def _on_event(self, data: dict[str, Any]) -> None:
-        if data.get("id") == self.job.id and self.job.apply_event(data):
-            self._render()
-
-    def _on_tick(self) -> None:
-        # A queued job has no log yet: read only once it started (or ended).
-        if self.follow.value and self.job.state.value not in ("SUBMITTING", "QUEUED", "HELD"):
-            self._read_logs()
-        self._render()
-        if self.job.terminal:
-            self._ended_ticks += 1
-        if self.job.terminal and all(self._eof.values()) and self._usage_settled():
-            self.stop()
-
-    def _usage_settled(self) -> bool:
-        """The usage figures came, or will not (clusters report them a little after the end)."""
-        return self.job.usage is not None or self._ended_ticks > USAGE_WAIT_TICKS
-
-    def _read_logs(self) -> None:
-        with self._lock:
-            for stream in ("stdout", "stderr"):
-                if self._eof[stream]:
-                    continue
-                chunk = self.job.read_log(stream, self._offsets[stream])
-                self._offsets[stream] = chunk.offset
-                self._eof[stream] = chunk.eof
-                if chunk.data:
-                    text = self._tails[stream] + chunk.data
-                    self._tails[stream] = "\n".join(text.split("\n")[-(self.tail_lines + 1) :])
-
-    def _render(self) -> None:
-        job = self.job
-        esc = html.escape
-        native = f" #{esc(job.native_id)}" if job.native_id else ""
-        self.header.value = (
-            f"<b>{esc(job.name)}</b> <code>{esc(job.id)}</code> on {esc(job.cluster)}{native}"
-        )
-        state = state_badge(job.state.value)
-        if job.reason:
-            state += f" — {esc(job.reason)}"
-        if job.terminal and job.exit_code is not None:
-            state += f" (exit code {job.exit_code})"
-        self.state.value = state
-        elapsed = format_elapsed(job.elapsed)
-        self.elapsed.value = f"elapsed {elapsed}" if elapsed else ""
-        self.guidance.value = self._guidance_html()
-        self.cancel_button.disabled = job.terminal
-        parts = []
-        if self._tails["stdout"]:
-            parts.append(f"<pre class='jp-pwlab-log'>{esc(self._tails['stdout'])}</pre>")
-        if self._tails["stderr"]:
-            parts.append(
-                f"<pre class='jp-pwlab-log' style='{ERROR_STYLE}'>"
-                f"{esc(self._tails['stderr'])}</pre>"
-            )
-        self.log.value = "".join(parts)
-
-    def _guidance_html(self) -> str:
-        """Waiting: why and until when. Ended: what it used, and the hints."""
-        job = self.job
-        rows = job_rows(job.info)
-        if job.state in WAITING_STATES and not job.terminal:
-            rows = [row for row in rows if row[0] in WAITING_LABELS]
-            return f'<table class="jp-pwlab-guidance">{rows_html(rows)}</table>' if rows else ""
-        if not job.terminal:
-            return ""
-        parts = [rows_html([row for row in rows if row[0] in ("Why", "What you can do")])]
-        usage = job.usage
-        if usage is not None:
-            if usage.summary:
-                parts.append(rows_html([("Used", usage.summary[0].upper() + usage.summary[1:])]))
-            parts.append(rows_html([("Hint", hint) for hint in usage.hints]))
-        body = "".join(parts)
-        return f'<table class="jp-pwlab-guidance">{body}</table>' if body else ""
-
-    def _cancel(self) -> None:
-        try:
-            self.job.cancel()
-        except PWLabError as exc:
-            self.state.value += f' <span style="{ERROR_STYLE}">{html.escape(exc.message)}</span>'
-            return
-        self._render()
-
-    def refresh(self) -> None:
-        """Read the job and its logs now (the shared feed does this on its own)."""
-        self.job.refresh()
-        self._read_logs()
-        self._render()
-
-    @property
-    def listening(self) -> bool:
-        return self._subscription is not None
-
-    def stop(self) -> None:
-        """Stop listening for updates (the display stays)."""
-        if self._subscription is not None:
-            self._subscription.close()
-            self._subscription = None
-
-    def close(self) -> None:
-        self.stop()
-        super().close()
-
-
-class JobTable(_Displayable):
-    """My jobs, newest first, kept up to date by the client's shared feed."""
-
-    FILTERS = {"all": None, "active": "active", "finished": "finished"}
-
-    def __init__(
-        self,
-        *,
-        cluster: Optional[str] = None,
-        show: str = "all",
-        limit: int = 50,
-        client: Optional[Client] = None,
-    ) -> None:
-        self.client = client or default_client()
-        self.cluster = cluster
-        self.limit = limit
-        self._lock = threading.Lock()
-        self._jobs: dict[str, Job] = {}
-        self._dirty = False
-        self._ticks = 0
-        self.filter = widgets.ToggleButtons(options=list(self.FILTERS), value=show)
-        self.table = widgets.HTML()
-        self.widget = widgets.VBox([self.filter, self.table])
-        self.widget.add_class("jp-pwlab-job-table")
-        self.filter.observe(lambda _change: self.reload(), names="value")
-        self.reload()
-        self._subscription: Optional[Subscription] = self.client.feed.subscribe(
-            on_job=self._on_event, on_tick=self._on_tick
-        )
-
-    @property
-    def jobs(self) -> list[Job]:
-        """The jobs shown, newest first."""
-        with self._lock:
-            jobs = sorted(self._jobs.values(), key=lambda j: j.submitted_at, reverse=True)
-        show = self.FILTERS[self.filter.value]
-        if show == "active":
-            jobs = [j for j in jobs if not j.terminal]
-        elif show == "finished":
-            jobs = [j for j in jobs if j.terminal]
-        if self.cluster:
-            jobs = [j for j in jobs if j.cluster == self.cluster]
-        return jobs[: self.limit]
-
-    def reload(self) -> None:
-        """Load the list from the server (one request)."""
-        listed = self.client.jobs(
-            cluster=self.cluster, state=self.FILTERS[self.filter.value], limit=self.limit
-        )
-        with self._lock:
-            self._jobs = {j.id: j for j in listed}
-        self._render()
-
-    def _on_event(self, data: dict[str, Any]) -> None:
-        job_id = str(data.get("id", ""))
-        with self._lock:
-            job = self._jobs.get(job_id)
-        if job is not None:
-            changed = job.apply_event(data)
-        else:
-            try:
-                info = JobInfo.model_validate(data)
-            except ValueError:  # an event carries no resources: ask for the full record once
-                try:
-                    info = self.client.job(job_id).info
-                except PWLabError:
-                    return
-            with self._lock:
-                self._jobs[job_id] = Job(self.client, info)
-            changed = True
-        if changed:
-            self._dirty = True
-
-    def _on_tick(self) -> None:
-        self._ticks += 1
-        # Redraw on changes, and now and then for the elapsed times of running jobs.
-        if self._dirty or self._ticks % 5 == 0:
-            self._dirty = False
-            self._render()
-
-    def _render(self) -> None:
-        self.table.value = jobs_html(self.jobs)
-
-    def close(self) -> None:
-        if self._subscription is not None:
-            self._subscription.close()
-            self._subscription = None
-        super().close()
