@@ -30,6 +30,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from ..errors import ClusterUnreachable, Conflict, CredentialsRejected, InvalidRequest
+from ..identity import unix_user
 from ..models import Partition
 from ..states import TERMINAL_STATES, JobState
 from ..transports import (
@@ -146,8 +147,12 @@ class TokenSettings(BaseModel):
 class SlurmRestSettings(BackendSettings):
     url: str = Field(pattern=r"^https?://[^\s/]+(/[^\s]*)?$", description="slurmrestd base URL.")
     user: str = Field(
+        # One site-wide entry serves every user: by default each server speaks for its own
+        # Unix account (with that account's token), never for a name from the environment.
+        default_factory=unix_user,
         pattern=r"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$",
-        description="Slurm user the token belongs to (X-SLURM-USER-NAME); jobs are this user's.",
+        description="Slurm user the token belongs to (X-SLURM-USER-NAME); jobs are this user's. "
+        "Default: the Unix account the server runs as.",
     )
     token: TokenSettings
     transport: Optional[TransportSettings] = Field(
