@@ -78,6 +78,20 @@ def accounts() -> Iterator[list[pwd.struct_passwd]]:
             data = Path(user.pw_dir) / ".local" / "share" / "jupyter" / "parallelworks_lab"
             shutil.rmtree(data, ignore_errors=True)
         yield made
+        for user in made:
+            user_config(user).unlink(missing_ok=True)
+
+
+def user_config(user: pwd.struct_passwd) -> Path:
+    """A user's own settings for the extension, read after the site's."""
+    return Path(user.pw_dir) / ".jupyter" / "jupyter_parallelworks_lab_config.json"
+
+
+def write_user_config(user: pwd.struct_passwd, config: dict[str, Any]) -> None:
+    path = user_config(user)
+    as_user(user, ["mkdir", "-p", str(path.parent)])
+    path.write_text(json.dumps(config))
+    os.chown(path, user.pw_uid, user.pw_gid)
 
 
 @pytest.fixture
@@ -271,12 +285,15 @@ def test_two_hub_users_see_and_control_only_their_own_jobs(
         site_dir,
         [{"id": "local", "kind": "local", "slots": 1}, slurm_cluster_entry("slurm", slurm_cluster)],
     )
+    # Bob adds a cluster of his own: after the site's, and only for him.
+    own_cluster = {"id": "mine", "kind": "local", "slots": 1}
+    write_user_config(accounts[1], {"ParallelWorksLabApp": {"extra_clusters": [own_cluster]}})
     hub = Hub(tmp_path, site_dir)
     try:
         alice, bob = (hub.log_in(name) for name in USERS)
-        for user in (alice, bob):
+        for user, expected in ((alice, ["local", "slurm"]), (bob, ["local", "slurm", "mine"])):
             clusters = user.request("GET", "clusters").json()["clusters"]
-            assert [c["id"] for c in clusters] == ["local", "slurm"]  # the site's file
+            assert [c["id"] for c in clusters] == expected
         mine = alice.submit(f"echo output of {alice.name}")
         theirs = bob.submit("sleep 60")
         bob.wait(theirs["id"], lambda job: job["state"] in ("QUEUED", "RUNNING"))
@@ -302,13 +319,15 @@ def test_two_hub_users_see_and_control_only_their_own_jobs(
         # Bob's server, with Alice's token: the Hub does not let her in at all.
         for method, path in (
             ("GET", "jobs"),
+            ("POST", "jobs"),
             ("GET", f"jobs/{theirs['id']}"),
             ("GET", f"jobs/{theirs['id']}/logs"),
             ("DELETE", f"jobs/{theirs['id']}"),
             ("POST", f"jobs/{theirs['id']}/hold"),
+            ("POST", f"jobs/{theirs['id']}/release"),
         ):
             response = alice.request(method, path, owner=bob.name, follow_redirects=False)
-            assert response.status_code in (302, 403, 404), (method, path, response.text)
+            assert response.status_code == 403, (method, path, response.text)
             assert theirs["id"] not in response.text
         still = bob.request("GET", f"jobs/{theirs['id']}").json()
         assert still["state"] in ("QUEUED", "RUNNING"), still
