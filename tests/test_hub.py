@@ -40,7 +40,8 @@ import json
 from parallelworks_lab.client import Client, find_server
 
 info = find_server()
-print(json.dumps({"url": info.url, "jobs": sorted(job.id for job in Client().jobs())}))
+jobs = sorted(job.id for job in Client().jobs())
+print(json.dumps({"url": info.url, "source": info.source, "jobs": jobs}))
 """
 
 
@@ -294,7 +295,8 @@ def test_two_hub_users_see_and_control_only_their_own_jobs(
         for user, expected in ((alice, ["local", "slurm"]), (bob, ["local", "slurm", "mine"])):
             clusters = user.request("GET", "clusters").json()["clusters"]
             assert [c["id"] for c in clusters] == expected
-        mine = alice.submit(f"echo output of {alice.name}")
+        # Who the job runs as, and that the server's Hub token did not come along.
+        mine = alice.submit('echo "output of $(id -un)"; printenv JUPYTERHUB_API_TOKEN || true')
         theirs = bob.submit("sleep 60")
         bob.wait(theirs["id"], lambda job: job["state"] in ("QUEUED", "RUNNING"))
         done = alice.wait(mine["id"], lambda job: job["terminal"])
@@ -339,6 +341,7 @@ def test_two_hub_users_see_and_control_only_their_own_jobs(
         for user, job in ((alice, mine), (bob, theirs)):
             found = user.kernel_client()
             assert f"/user/{user.name}/" in found["url"], found
+            assert found["source"] == "JupyterHub environment", found
             assert found["jobs"] == [job["id"]], found
 
         assert bob.request("DELETE", f"jobs/{theirs['id']}").status_code in (200, 202, 204)
