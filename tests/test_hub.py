@@ -34,6 +34,7 @@ from .user_accounts import UserServer, as_user, real_accounts, require_root, slu
 
 USERS = ("pwhub-a", "pwhub-b")
 HUB_DIR = REPO / "dev" / "hub"
+SITE_TEMPLATE = "Small CPU job"
 PROXY = HUB_DIR / "node_modules" / ".bin" / "configurable-http-proxy"
 CLIENT_SCRIPT = """
 import json
@@ -106,8 +107,20 @@ def site_dir() -> Iterator[Path]:
 
 def write_site_config(site: Path, clusters: list[dict[str, Any]]) -> None:
     """The one file an administrator writes (docs/deployment.md): the extension's own config
-    file, read by every user's server (installing the package enabled the extension)."""
-    config = {"ParallelWorksLabApp": {"clusters": clusters, "poll_interval": 0.3}}
+    file, read by every user's server (installing the package enabled the extension), with a
+    folder of site templates."""
+    templates = site / "templates"
+    templates.mkdir(mode=0o755)
+    template = {"name": SITE_TEMPLATE, "description": "one core", "resources": {"cpus_per_task": 1}}
+    (templates / "small.json").write_text(json.dumps(template))
+    (templates / "small.json").chmod(0o644)
+    config = {
+        "ParallelWorksLabApp": {
+            "clusters": clusters,
+            "poll_interval": 0.3,
+            "templates_dir": str(templates),
+        }
+    }
     path = site / "jupyter_parallelworks_lab_config.json"
     path.write_text(json.dumps(config, indent=2))
     path.chmod(0o644)
@@ -295,6 +308,8 @@ def test_two_hub_users_see_and_control_only_their_own_jobs(
         for user, expected in ((alice, ["local", "slurm"]), (bob, ["local", "slurm", "mine"])):
             clusters = user.request("GET", "clusters").json()["clusters"]
             assert [c["id"] for c in clusters] == expected
+            templates = user.request("GET", "templates").json()["templates"]
+            assert [(t["name"], t["read_only"]) for t in templates] == [(SITE_TEMPLATE, True)]
         # Who the job runs as, and that the server's Hub token did not come along.
         mine = alice.submit('echo "output of $(id -un)"; printenv JUPYTERHUB_API_TOKEN || true')
         theirs = bob.submit("sleep 60")
