@@ -54,7 +54,18 @@ def real_accounts(names: tuple[str, ...]) -> Iterator[list[pwd.struct_passwd]]:
         yield [pwd.getpwnam(name) for name in names]
     finally:
         for name in made:
-            subprocess.run(["userdel", "--remove", name], check=False, capture_output=True)
+            remove_account(name)
+
+
+def remove_account(name: str, timeout: float = 20) -> None:
+    """``userdel``, waiting for the account's last processes (a cancelled job's slurmstepd)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = subprocess.run(["userdel", "--remove", name], check=False, capture_output=True)
+        # Exit 8: the account still runs processes (userdel(8)).
+        if result.returncode != 8 or time.monotonic() > deadline:
+            return
+        time.sleep(0.5)
 
 
 def as_user(user: pwd.struct_passwd, argv: list[str], **kwargs: Any) -> subprocess.CompletedProcess:
