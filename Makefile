@@ -34,6 +34,8 @@ help:
 	@echo "                  Slurm (CLI, SSH, slurmrestd), Grid Engine and ACTIVATE backends"
 	@echo "                  against the dev clusters it starts (dev/slurm, dev/sge) when they are"
 	@echo "                  not up; plus the wheel check (installs the built wheel in a fresh venv)"
+	@echo "                  and, as root, two real accounts (privacy; a real JupyterHub, whose"
+	@echo "                  proxy is installed from dev/hub/package.json on first use)"
 	@echo "make ui-test    - Galata end-to-end tests in Debian's Chromium (installs it if missing)"
 	@echo "make bench      - run the benchmarks in bench/ (API overhead, poll stall at 10,000 jobs, scheduler load)"
 	@echo "make record     - record the backend contract test against the dev Slurm and Grid"

@@ -10,6 +10,7 @@ from jupyter_server.extension.application import ExtensionApp
 from tornado.ioloop import IOLoop
 from traitlets import Dict, Float, List, Unicode
 
+from .clusters import DEFAULT_CLUSTERS
 from .handlers import HANDLERS
 from .privacy import describe_changes, private_dir, tighten
 from .service import CLUSTER_EVENT, DEFAULT_BACKENDS, JOB_EVENT, JobService
@@ -31,6 +32,14 @@ class ParallelWorksLabApp(ExtensionApp):
         help="""Clusters to offer. Each entry has `id`, `kind` (e.g. "local", "slurm") and
         kind-specific settings. With none configured, a built-in `local` cluster runs jobs on
         this machine.""",
+    ).tag(config=True)
+
+    extra_clusters = List(
+        Dict(),
+        default_value=[],
+        help="""Clusters added after `clusters`, in the same form. At a site the administrator
+        sets `clusters` once for everyone; a user adds their own here (in ~/.jupyter) without
+        copying, or hiding, the site's list. An id used twice is an error at start-up.""",
     ).tag(config=True)
 
     poll_interval = Float(
@@ -90,7 +99,7 @@ class ParallelWorksLabApp(ExtensionApp):
         root_dir = Path(getattr(self.serverapp, "root_dir", ".") or ".").expanduser()
         self.service = JobService(
             store,
-            clusters=list(self.clusters),
+            clusters=[*(self.clusters or DEFAULT_CLUSTERS), *self.extra_clusters],
             backend_classes={**DEFAULT_BACKENDS, **self.backend_classes},
             state_dir=db_file.parent,
             root_dir=root_dir.resolve(),

@@ -274,3 +274,32 @@ def test_default_working_dir_falls_back_to_the_clusters_own(pw_server, pw_client
     monkeypatch.setattr(client_api, "_resolve_dir", lambda wd: wd or "/nonexistent/dir")
     job = pw_client.submit(command="pwd").wait(timeout=30)
     assert job.logs().strip() == str(pw_server.tmp)
+
+
+def test_batchspawner_url_without_port_finds_the_parent_servers_runtime_file(monkeypatch, tmp_path):
+    # batchspawner writes JUPYTERHUB_SERVICE_URL before the server on the compute node has
+    # chosen its port: the kernel's parent server's runtime file has the real address.
+    monkeypatch.setattr(discovery, "_ancestor_pids", lambda: [])
+    monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(tmp_path))
+    pid = os.getpid()  # list_running_servers skips files of processes that are gone
+    (tmp_path / f"jpserver-{pid}.json").write_text(
+        json.dumps(
+            {
+                "pid": pid,
+                "url": "http://node7:41234/user/alice/",
+                "base_url": "/user/alice/",
+                "token": "",
+                "root_dir": "/home/alice",
+            }
+        )
+    )
+    hub_env = {
+        "JUPYTERHUB_SERVICE_URL": "http://0.0.0.0:0/user/alice/",
+        "JUPYTERHUB_SERVICE_PREFIX": "/user/alice/",
+        "JUPYTERHUB_API_TOKEN": "alice-server-token",
+    }
+    found = find_server({**hub_env, "JPY_PARENT_PID": str(pid)})
+    assert found is not None
+    assert (found.url, found.token) == ("http://node7:41234/user/alice/", "alice-server-token")
+    with pytest.raises(ServerNotFound, match="names no port yet"):
+        find_server({**hub_env, "JPY_PARENT_PID": "1"})

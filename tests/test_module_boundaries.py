@@ -183,4 +183,3 @@ def test_no_module_is_over_the_line_limit():
         if lines > MAX_LINES:
             too_long[relative] = lines
     assert not too_long, f"split these along their concepts (at most {MAX_LINES} lines): {too_long}"
-

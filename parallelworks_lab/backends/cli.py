@@ -7,7 +7,6 @@ logs are here, so a new command-line scheduler is one small module.
 
 from __future__ import annotations
 
-import getpass
 import re
 from pathlib import Path
 from typing import Any, ClassVar, Optional
@@ -15,6 +14,7 @@ from typing import Any, ClassVar, Optional
 from pydantic import Field
 
 from ..errors import ClusterUnreachable, Conflict, InvalidRequest, RateLimited
+from ..identity import unix_user
 from ..transports import (
     CommandResult,
     LocalTransport,
@@ -87,7 +87,7 @@ class CommandLineBackend(Backend):
         transport = self.settings.transport
         if isinstance(transport, SSHTransportSettings) and transport.username:
             return transport.username
-        return getpass.getuser()
+        return unix_user()
 
     @property
     def commands_run(self) -> int:

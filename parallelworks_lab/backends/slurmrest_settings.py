@@ -7,6 +7,7 @@ from typing import Optional, Union
 
 from pydantic import Field
 
+from ..identity import unix_user
 from ..transports import TransportSettings
 from .base import BackendSettings
 from .slurmrest_token import TokenSettings
@@ -18,7 +19,11 @@ class SlurmRestSettings(BackendSettings):
     url: str = Field(pattern=r"^https?://[^\s/]+(/[^\s]*)?$", description="slurmrestd base URL.")
     user: str = Field(
         pattern=r"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$",
-        description="Slurm user the token belongs to (X-SLURM-USER-NAME); jobs are this user's.",
+        # One site-wide entry serves every user: by default each server speaks for its own
+        # Unix account (with that account's token), never for a name from the environment.
+        default_factory=unix_user,
+        description="Slurm user the token belongs to (X-SLURM-USER-NAME); jobs are this user's. "
+        "Default: the Unix account the server runs as.",
     )
     token: TokenSettings
     transport: Optional[TransportSettings] = Field(

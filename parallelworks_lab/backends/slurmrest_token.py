@@ -9,6 +9,7 @@ import asyncio
 import base64
 import json
 import logging
+import os
 import re
 import time
 from typing import Any, Optional
@@ -30,7 +31,9 @@ class TokenSettings(BaseModel):
 
     value: Optional[SecretStr] = Field(default=None, description="The token itself.")
     file: Optional[str] = Field(
-        default=None, description="A file holding the token (re-read when it is due)."
+        default=None,
+        description="A file holding the token (re-read when it is due); '~' is the home of "
+        "the account the server runs as.",
     )
     command: Optional[list[str]] = Field(
         default=None,
@@ -190,5 +193,6 @@ class TokenError(Exception):
 
 
 def _read_text(path: str) -> str:
-    with open(path, encoding="utf-8") as handle:
+    # "~" is each user's own home: one site-wide entry names every user's token file.
+    with open(os.path.expanduser(path), encoding="utf-8") as handle:
         return handle.read()

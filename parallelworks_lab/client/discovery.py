@@ -50,6 +50,13 @@ def _connectable(url: str) -> str:
     return _WILDCARD_HOST.sub(r"\g<1>127.0.0.1", _normalize_url(url), count=1)
 
 
+def _has_port(url: str) -> bool:
+    try:
+        return bool(urlsplit(_normalize_url(url)).port)
+    except ValueError:  # a port that is not a number
+        return False
+
+
 def _ancestor_pids() -> list[int]:
     try:
         import psutil
@@ -106,11 +113,17 @@ def find_server(environ: Optional[Mapping[str, str]] = None) -> Optional[ServerI
     hub_token = env.get("JUPYTERHUB_API_TOKEN", "")
     hub_url = env.get("JUPYTERHUB_SERVICE_URL", "")
     hub_markers = [k for k in env if k.startswith("JUPYTERHUB_")]
-    if hub_url and (hub_token or explicit_token):
+    if hub_url and (hub_token or explicit_token) and _has_port(hub_url):
+        # The user's own single-user server, reached directly (not through the Hub's proxy),
+        # with the token the Hub gave that server: it can reach no other user's server.
         return ServerInfo(
             _connectable(hub_url), explicit_token or hub_token, "JupyterHub environment"
         )
-    if hub_markers:
+    if hub_url and not _has_port(hub_url):
+        # batchspawner and friends pick the port on the compute node after the Hub wrote this
+        # variable: the runtime file of the kernel's parent server has the real one.
+        tried.append(f"JUPYTERHUB_SERVICE_URL ({hub_url}) names no port yet")
+    elif hub_markers:
         missing = [k for k in ("JUPYTERHUB_SERVICE_URL", "JUPYTERHUB_API_TOKEN") if not env.get(k)]
         tried.append("JupyterHub environment: " + " and ".join(missing) + " not set")
     else:

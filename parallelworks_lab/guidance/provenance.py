@@ -7,11 +7,11 @@ stay fast, and a repository without git installed still has a commit to show.
 
 from __future__ import annotations
 
-import getpass
 import os
 from pathlib import Path
 from typing import Optional
 
+from ..identity import unix_user
 from .models import Provenance
 
 MAX_DEPTH = 64  # folders walked up looking for .git
@@ -79,7 +79,7 @@ def loaded_modules(environ: Optional[dict[str, str]] = None) -> list[str]:
 
 def current_user() -> Optional[str]:
     try:
-        return getpass.getuser()
+        return unix_user()
     except (KeyError, OSError):
         return None
 

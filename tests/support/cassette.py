@@ -43,7 +43,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import difflib
-import getpass
 import json
 import re
 import shlex
@@ -59,6 +58,7 @@ from typing import Any, Optional
 import httpx
 import pytest
 
+from parallelworks_lab.identity import unix_user
 from parallelworks_lab.transports import (
     CommandResult,
     LocalTransport,
@@ -754,7 +754,7 @@ def recording_meta(backend: str, test: str, info: dict[str, Any]) -> dict[str, A
         "source": "recorded against the dev test cluster (dev/slurm, dev/sge)",
         "recorded_at": datetime.now(timezone.utc).strftime("%Y-%m-%d"),
         "recorded_with": RECORD_COMMAND,
-        "user": getpass.getuser(),
+        "user": unix_user(),
     }
 
 
@@ -789,7 +789,7 @@ def replaying(
     subs = _substitutions(workdir, tmp_path, load_cluster(backend))
     session, document = Replayer.load(backend, test, subs)
     _install(monkeypatch, session)
-    user = document.get("user") or getpass.getuser()
-    monkeypatch.setattr(cli, "getpass", SimpleNamespace(getuser=lambda: user))
+    user = document.get("user") or unix_user()
+    monkeypatch.setattr(cli, "unix_user", lambda: user)
     monkeypatch.setattr(poller, "MIN_GAP_SECONDS", 0.005)
     yield session

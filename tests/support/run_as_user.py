@@ -1,4 +1,7 @@
-"""Run `jupyter server` as another account: ``python run_as_user.py UID GID -- server args``.
+"""Run `jupyter server` as another account: ``python run_as_user.py UID GID [MODE] -- args``.
+
+MODE is none (``jupyter server``), ``--singleuser`` (JupyterHub's ``jupyterhub-singleuser``) or
+``--script`` (``args[0]`` is a Python file, run like ``python FILE``: a kernel-side client).
 
 Started by root. The test machine's interpreter may live where other accounts cannot read it
 (e.g. under /root): everything the server needs is imported first, as root, then the process
@@ -11,15 +14,21 @@ import importlib
 import os
 import pkgutil
 import sys
+from pathlib import Path
 
 
-def preload() -> None:
+def preload(mode: str) -> None:
     import jupyter_server.serverapp  # noqa: F401
 
     import parallelworks_lab
 
     for info in pkgutil.walk_packages(parallelworks_lab.__path__, "parallelworks_lab."):
         importlib.import_module(info.name)
+    if mode == "--singleuser":
+        # What the single-user extension imports, and no more: jupyterhub.singleuser.app
+        # would patch Jupyter Server's handler classes for the older, non-extension mode.
+        for name in ("jupyterhub.singleuser", "jupyterhub.singleuser.extension"):
+            importlib.import_module(name)
     for name in (
         "encodings.idna",
         "encodings.ascii",
@@ -46,16 +55,29 @@ def preload() -> None:
 
 def main() -> None:
     uid, gid = int(sys.argv[1]), int(sys.argv[2])
-    args = sys.argv[sys.argv.index("--") + 1 :]
-    preload()
+    split = sys.argv.index("--")
+    mode = sys.argv[3] if split > 3 else ""
+    args = sys.argv[split + 1 :]
+    preload(mode)
+    if mode == "--script":
+        source = Path(args[0]).read_text()  # read as root: it may sit in root's temp folder
     os.setgroups([])
     os.setgid(gid)
     os.setuid(uid)
     os.umask(0o022)
-    from jupyter_server.serverapp import main as server_main
+    if mode == "--script":
+        sys.argv = list(args)
+        exec(compile(source, args[0], "exec"), {"__name__": "__main__"})
+    elif mode == "--singleuser":
+        from jupyterhub.singleuser import main as singleuser_main
 
-    sys.argv = ["jupyter-server", *args]
-    server_main()
+        sys.argv = ["jupyterhub-singleuser", *args]
+        singleuser_main()
+    else:
+        from jupyter_server.serverapp import main as server_main
+
+        sys.argv = ["jupyter-server", *args]
+        server_main()
 
 
 if __name__ == "__main__":
