@@ -65,6 +65,100 @@ export function describedBy(
 }
 
 /**
+ * The attributes a field's control needs: its id, and the aria attributes
+ * that tie it to the field's hint and error.
+ */
+export type FieldControlProps = { id: string } & Record<
+  string,
+  string | boolean | undefined
+>;
+
+/**
+ * A form field: the label, the control `children` renders (given the
+ * attributes it must carry), the hint, and the error.
+ */
+export function FormField(props: {
+  id: string;
+  fieldKey: string;
+  label: string;
+  hint?: string;
+  error?: string;
+  children: (control: FieldControlProps) => React.ReactElement;
+}): React.ReactElement {
+  const { id, hint, error } = props;
+  return (
+    <FieldRow
+      id={id}
+      fieldKey={props.fieldKey}
+      label={props.label}
+      hint={hint}
+      error={error}
+    >
+      {props.children({ id, ...describedBy(id, hint, error) })}
+    </FieldRow>
+  );
+}
+
+/**
+ * A free-text form field: a one-line input, or a textarea with `rows`.
+ */
+export function TextField(props: {
+  id: string;
+  fieldKey: string;
+  name: string;
+  label: string;
+  hint?: string;
+  error?: string;
+  value: string;
+  onChange: (value: string) => void;
+  className?: string;
+  /**
+   * Lines of a textarea; a one-line input without.
+   */
+  rows?: number;
+  placeholder?: string;
+  spellCheck?: boolean;
+}): React.ReactElement {
+  const { rows, value } = props;
+  const className = `jp-mod-styled${props.className ? ` ${props.className}` : ''}`;
+  return (
+    <FormField
+      id={props.id}
+      fieldKey={props.fieldKey}
+      label={props.label}
+      hint={props.hint}
+      error={props.error}
+    >
+      {control =>
+        rows === undefined ? (
+          <input
+            {...control}
+            className={className}
+            name={props.name}
+            type="text"
+            autoComplete="off"
+            spellCheck={props.spellCheck}
+            placeholder={props.placeholder}
+            value={value}
+            onChange={e => props.onChange(e.target.value)}
+          />
+        ) : (
+          <textarea
+            {...control}
+            className={className}
+            name={props.name}
+            rows={rows}
+            spellCheck={props.spellCheck}
+            value={value}
+            onChange={e => props.onChange(e.target.value)}
+          />
+        )
+      }
+    </FormField>
+  );
+}
+
+/**
  * The hint under a resource field: what the text means and the limit.
  */
 export function resourceHint(field: IFieldSpec, text: string): string {
@@ -100,58 +194,54 @@ export function ResourceField(props: {
   const { field, value, error } = props;
   const id = `${props.idPrefix}-${field.name}`;
   const hint = resourceHint(field, value);
-  const aria = describedBy(id, hint, error);
-  let control: React.ReactElement;
-  if (field.kind === 'select' || field.kind === 'boolean') {
-    const options =
-      field.kind === 'boolean' ? ['true', 'false'] : field.options;
-    control = (
-      <select
-        id={id}
-        className="jp-mod-styled"
-        name={field.name}
-        value={value}
-        onChange={e => props.onChange(e.target.value)}
-        {...aria}
-      >
-        {field.optional && field.defaultValue === null && (
-          <option value="">(default)</option>
-        )}
-        {options.map(option => (
-          <option key={option} value={option}>
-            {option}
-          </option>
-        ))}
-      </select>
-    );
-  } else {
-    const numeric = field.kind === 'integer' || field.kind === 'number';
-    control = (
-      <input
-        id={id}
-        className="jp-mod-styled"
-        name={field.name}
-        type="text"
-        inputMode={numeric ? 'numeric' : undefined}
-        autoComplete="off"
-        spellCheck={false}
-        placeholder={placeholderFor(field)}
-        value={value}
-        onChange={e => props.onChange(e.target.value)}
-        {...aria}
-      />
-    );
-  }
+  const onChange = (
+    e: React.ChangeEvent<HTMLSelectElement | HTMLInputElement>
+  ) => props.onChange(e.target.value);
+  const numeric = field.kind === 'integer' || field.kind === 'number';
   return (
-    <FieldRow
+    <FormField
       id={id}
       fieldKey={field.key}
       label={field.label}
       hint={hint}
       error={error}
     >
-      {control}
-    </FieldRow>
+      {control =>
+        field.kind === 'select' || field.kind === 'boolean' ? (
+          <select
+            {...control}
+            className="jp-mod-styled"
+            name={field.name}
+            value={value}
+            onChange={onChange}
+          >
+            {field.optional && field.defaultValue === null && (
+              <option value="">(default)</option>
+            )}
+            {(field.kind === 'boolean' ? ['true', 'false'] : field.options).map(
+              option => (
+                <option key={option} value={option}>
+                  {option}
+                </option>
+              )
+            )}
+          </select>
+        ) : (
+          <input
+            {...control}
+            className="jp-mod-styled"
+            name={field.name}
+            type="text"
+            inputMode={numeric ? 'numeric' : undefined}
+            autoComplete="off"
+            spellCheck={false}
+            placeholder={placeholderFor(field)}
+            value={value}
+            onChange={onChange}
+          />
+        )
+      }
+    </FormField>
   );
 }
 

@@ -1,0 +1,386 @@
+/**
+ * The sections of the submit form (`submitform.tsx`): where the job runs,
+ * its resources, the job itself, what it runs, and the footer.
+ */
+import * as React from 'react';
+
+import { stateLabel } from '../jobs';
+import type { IFieldSpec } from '../schema';
+import type { IFormState } from '../submission';
+import type { ICluster, IJob, IPartition } from '../types';
+import { describeMinutes, formatMemory } from '../units';
+import { FormField, ResourceField, TextField } from './fields';
+
+/**
+ * A field key's error to show now, if any.
+ */
+export type ErrorFor = (key: string) => string | undefined;
+
+/**
+ * Report a change to field `key` (and the form values it changes).
+ */
+export type OnEdit = (key: string, change: Partial<IFormState>) => void;
+
+/**
+ * Report a new text for a resource field.
+ */
+export type OnEditResource = (field: IFieldSpec, value: string) => void;
+
+/**
+ * Where the job runs: the cluster, then the partition and what it offers.
+ */
+export function WhereSection(props: {
+  idPrefix: string;
+  clusters: readonly ICluster[];
+  clusterId: string;
+  /**
+   * The cluster's options schema is known and the resource texts are made.
+   */
+  ready: boolean;
+  /**
+   * Why the cluster's options could not be loaded.
+   */
+  detailError: string | null;
+  partitionField: IFieldSpec | undefined;
+  partition: IPartition | undefined;
+  resources: Record<string, string>;
+  errorFor: ErrorFor;
+  onEdit: OnEdit;
+  onEditResource: OnEditResource;
+}): React.ReactElement {
+  const { clusters, clusterId, ready, detailError, partitionField } = props;
+  return (
+    <fieldset className="jp-pwlab-form-section">
+      <legend>Where</legend>
+      <FormField
+        id={`${props.idPrefix}-cluster`}
+        fieldKey="cluster"
+        label="Cluster"
+        error={props.errorFor('cluster')}
+      >
+        {control => (
+          <select
+            {...control}
+            className="jp-mod-styled"
+            name="cluster"
+            value={clusterId}
+            onChange={e => props.onEdit('cluster', { cluster: e.target.value })}
+          >
+            {clusters.length === 0 && <option value="">Loading…</option>}
+            {clusters.map(c => (
+              <option key={c.id} value={c.id}>
+                {c.name}
+                {c.status !== 'ok' ? ` (${c.status})` : ''}
+              </option>
+            ))}
+          </select>
+        )}
+      </FormField>
+      {detailError && !ready && (
+        <div className="jp-pwlab-error" role="alert">
+          {detailError}
+        </div>
+      )}
+      {!ready && !detailError && clusterId && (
+        <p className="jp-pwlab-empty">Loading the cluster's options…</p>
+      )}
+      {partitionField && (
+        <ResourceField
+          field={partitionField}
+          idPrefix={props.idPrefix}
+          value={props.resources.partition ?? ''}
+          error={props.errorFor(partitionField.key)}
+          onChange={value => props.onEditResource(partitionField, value)}
+        />
+      )}
+      {props.partition && <PartitionSummary partition={props.partition} />}
+    </fieldset>
+  );
+}
+
+/**
+ * The resource fields of the cluster's schema, but the partition.
+ */
+export function ResourcesSection(props: {
+  idPrefix: string;
+  fields: readonly IFieldSpec[];
+  resources: Record<string, string>;
+  errorFor: ErrorFor;
+  onEditResource: OnEditResource;
+}): React.ReactElement {
+  return (
+    <fieldset className="jp-pwlab-form-section jp-pwlab-resources">
+      <legend>Resources</legend>
+      {props.fields.map(field => (
+        <ResourceField
+          key={field.name}
+          field={field}
+          idPrefix={props.idPrefix}
+          value={props.resources[field.name] ?? ''}
+          error={props.errorFor(field.key)}
+          onChange={value => props.onEditResource(field, value)}
+        />
+      ))}
+    </fieldset>
+  );
+}
+
+/**
+ * The job: its name, working directory, dependencies and environment.
+ */
+export function JobSection(props: {
+  idPrefix: string;
+  form: IFormState;
+  /**
+   * Jobs that a new job may depend on.
+   */
+  jobs: readonly IJob[];
+  clusterId: string;
+  errorFor: ErrorFor;
+  onEdit: OnEdit;
+}): React.ReactElement {
+  const { form, errorFor, onEdit } = props;
+  const id = (name: string) => `${props.idPrefix}-${name}`;
+  const dependencies = React.useMemo(
+    () => dependencyChoices(props.jobs, props.clusterId, form.after),
+    [props.jobs, props.clusterId, form.after]
+  );
+  return (
+    <fieldset className="jp-pwlab-form-section">
+      <legend>Job</legend>
+      <TextField
+        id={id('name')}
+        fieldKey="name"
+        name="name"
+        label="Name"
+        placeholder="(from the script)"
+        error={errorFor('name')}
+        value={form.name}
+        onChange={name => onEdit('name', { name })}
+      />
+      <TextField
+        id={id('working_dir')}
+        fieldKey="working_dir"
+        name="working_dir"
+        label="Working directory"
+        hint="Relative to the Jupyter root, as in the file browser; empty for the root"
+        spellCheck={false}
+        error={errorFor('working_dir')}
+        value={form.workingDir}
+        onChange={workingDir => onEdit('working_dir', { workingDir })}
+      />
+      <FormField
+        id={id('after')}
+        fieldKey="after"
+        label="Run after"
+        hint="Jobs that must complete successfully first (Ctrl/Shift to pick several)"
+        error={errorFor('after')}
+      >
+        {control =>
+          dependencies.length === 0 ? (
+            <p className="jp-pwlab-empty" id={control.id}>
+              No jobs on this cluster yet.
+            </p>
+          ) : (
+            <select
+              {...control}
+              className="jp-pwlab-after"
+              name="after"
+              multiple
+              size={Math.min(4, Math.max(2, dependencies.length))}
+              value={form.after}
+              onChange={e =>
+                onEdit('after', {
+                  after: Array.from(e.target.selectedOptions, o => o.value)
+                })
+              }
+            >
+              {dependencies.map(job => (
+                <option key={job.id} value={job.id}>
+                  {job.name || job.id}
+                  {job.native_id ? ` #${job.native_id}` : ''} —{' '}
+                  {stateLabel(job.state)}
+                </option>
+              ))}
+            </select>
+          )
+        }
+      </FormField>
+      <TextField
+        id={id('env')}
+        fieldKey="env"
+        name="env"
+        label="Environment"
+        hint="NAME=value, one per line"
+        className="jp-pwlab-env"
+        rows={2}
+        spellCheck={false}
+        error={errorFor('env')}
+        value={form.env}
+        onChange={env => onEdit('env', { env })}
+      />
+    </fieldset>
+  );
+}
+
+/**
+ * What the job runs: a batch script or one command.
+ */
+export function RunSection(props: {
+  idPrefix: string;
+  form: IFormState;
+  errorFor: ErrorFor;
+  onEdit: OnEdit;
+}): React.ReactElement {
+  const { form, errorFor, onEdit } = props;
+  const id = (name: string) => `${props.idPrefix}-${name}`;
+  return (
+    <fieldset className="jp-pwlab-form-section">
+      <legend>What to run</legend>
+      <div className="jp-pwlab-mode" role="radiogroup" aria-label="What to run">
+        <label>
+          <input
+            type="radio"
+            name={id('mode')}
+            value="script"
+            checked={form.mode === 'script'}
+            onChange={() => onEdit('mode', { mode: 'script' })}
+          />{' '}
+          Batch script
+        </label>
+        <label>
+          <input
+            type="radio"
+            name={id('mode')}
+            value="command"
+            checked={form.mode === 'command'}
+            onChange={() => onEdit('mode', { mode: 'command' })}
+          />{' '}
+          Command
+        </label>
+      </div>
+      {form.mode === 'script' ? (
+        <TextField
+          id={id('script')}
+          fieldKey="script"
+          name="script"
+          label="Script"
+          className="jp-pwlab-script"
+          rows={10}
+          spellCheck={false}
+          error={errorFor('script')}
+          value={form.script}
+          onChange={script => onEdit('script', { script })}
+        />
+      ) : (
+        <TextField
+          id={id('command')}
+          fieldKey="command"
+          name="command"
+          label="Command"
+          className="jp-pwlab-command"
+          spellCheck={false}
+          error={errorFor('command')}
+          value={form.command}
+          onChange={command => onEdit('command', { command })}
+        />
+      )}
+    </fieldset>
+  );
+}
+
+/**
+ * The submit button, whether the form needs fixing, and the job it made.
+ */
+export function FormFooter(props: {
+  ready: boolean;
+  submitting: boolean;
+  /**
+   * A submit was tried and fields are marked invalid.
+   */
+  invalid: boolean;
+  submitted: IJob | null;
+  onOpenJob: (id: string) => void;
+}): React.ReactElement {
+  const { submitted } = props;
+  return (
+    <div className="jp-pwlab-form-footer">
+      <button
+        type="submit"
+        className="jp-mod-styled jp-mod-accept jp-pwlab-submit"
+        disabled={!props.ready || props.submitting}
+        data-pwlab-submit
+      >
+        {props.submitting ? 'Submitting…' : 'Submit'}
+      </button>
+      {props.invalid && (
+        <span className="jp-pwlab-form-invalid" role="status">
+          Fix the fields marked in red.
+        </span>
+      )}
+      {submitted && (
+        <span
+          className="jp-pwlab-form-success"
+          role="status"
+          data-pwlab-submitted-job={submitted.id}
+        >
+          Submitted {submitted.name || submitted.id}
+          {submitted.native_id ? ` (#${submitted.native_id})` : ''}.{' '}
+          <button
+            type="button"
+            className="jp-pwlab-link"
+            onClick={() => props.onOpenJob(submitted.id)}
+          >
+            Show job
+          </button>
+        </span>
+      )}
+    </div>
+  );
+}
+
+/**
+ * The chosen partition's size, availability and limits in one line.
+ */
+function PartitionSummary(props: {
+  partition: IPartition;
+}): React.ReactElement {
+  const p = props.partition;
+  const parts = [
+    `${p.nodes_idle}/${p.nodes_total} nodes idle`,
+    `${p.cpus_per_node} CPUs and ${formatMemory(p.memory_mb_per_node)} per node`,
+    p.gpus_per_node
+      ? `${p.gpus_per_node} GPUs per node${p.gpu_types.length ? ` (${p.gpu_types.join(', ')})` : ''}`
+      : 'no GPUs'
+  ];
+  if (p.max_time_minutes !== null) {
+    parts.push(`max ${describeMinutes(p.max_time_minutes)}`);
+  }
+  return (
+    <div className="jp-pwlab-partition-summary" data-pwlab-partition={p.name}>
+      {parts.join(' · ')}
+    </div>
+  );
+}
+
+/**
+ * Jobs a new job on `cluster` may wait for: the chosen ones, then the newest
+ * of that cluster (live ones first), at most 100.
+ */
+function dependencyChoices(
+  jobs: readonly IJob[],
+  cluster: string,
+  chosen: readonly string[]
+): IJob[] {
+  const picked = jobs.filter(job => chosen.includes(job.id));
+  const others: IJob[] = [];
+  for (const job of jobs) {
+    if (others.length >= 100) {
+      break;
+    }
+    if (job.cluster === cluster && !chosen.includes(job.id) && job.native_id) {
+      others.push(job);
+    }
+  }
+  return [...picked, ...others];
+}
