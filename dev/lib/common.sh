@@ -112,6 +112,64 @@ print_log_tails() {
   done
 }
 
+# install_packages TESTED_WITH ELSEWHERE PACKAGE... -- COMMAND...: install whichever of these Debian
+# packages is missing (without dpkg: whichever command is missing), then check that every command
+# exists. TESTED_WITH names what the scripts were tested with (warned about on another Debian
+# release); ELSEWHERE is the advice when there is no apt. A function before_install, if the caller
+# defines one, runs just before apt-get (debconf answers).
+install_packages() {
+  local tested="$1" elsewhere="$2" pkgs=() need_cmds=() missing=() p c updated=0
+  shift 2
+  while (($#)) && [[ "$1" != -- ]]; do pkgs+=("$1"); shift; done
+  (($#)) && shift
+  need_cmds=("$@")
+  if command -v dpkg-query >/dev/null 2>&1; then
+    for p in "${pkgs[@]}"; do
+      [[ "$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null)" == installed ]] || missing+=("$p")
+    done
+  else
+    for c in "${need_cmds[@]}"; do command -v "$c" >/dev/null 2>&1 || missing+=("$c"); done
+  fi
+  if ((${#missing[@]})); then
+    command -v apt-get >/dev/null 2>&1 || unsupported "missing: ${missing[*]}, and this is not a Debian/apt system; $elsewhere"
+    grep -qs '^12' /etc/debian_version \
+      || log "warning: not Debian 12 ($(cat /etc/debian_version 2>/dev/null || echo unknown)); tested with Debian 12's $tested only"
+    log "installing missing packages: ${missing[*]}"
+    if declare -F before_install >/dev/null; then before_install; fi
+    # Keep maintainer scripts from starting system-wide daemons (sshd on :22, munged, mariadb,
+    # sge_qmaster via init scripts, exim4 pulled in by bsd-mailx): the scripts start their own.
+    local made_policy=0
+    if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+      printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d && made_policy=1
+    fi
+    for p in "${missing[@]}"; do
+      if ! apt-cache show "$p" >/dev/null 2>&1; then
+        log "apt-get update (package lists do not know $p)"
+        apt_get update || log "warning: apt-get update reported errors"
+        updated=1; break
+      fi
+    done
+    local installed=1
+    if ! apt_get install -y --no-install-recommends "${missing[@]}"; then
+      installed=0
+      if ((updated == 0)); then
+        log "install failed; running apt-get update and retrying once"
+        apt_get update || log "warning: apt-get update reported errors"
+        apt_get install -y --no-install-recommends "${missing[@]}" && installed=1
+      fi
+    fi
+    if ((made_policy)); then rm -f /usr/sbin/policy-rc.d; fi
+    ((installed)) || die "step 'install packages': apt-get install ${missing[*]} failed (see above)"
+  fi
+  for c in "${need_cmds[@]}"; do
+    command -v "$c" >/dev/null 2>&1 || die "command '$c' still missing after install"
+  done
+}
+
+# apt_get ARGS...: apt-get, quiet, waiting for another apt's lock, its output kept off stdout
+# (which carries only the path of cluster.json).
+apt_get() { DEBIAN_FRONTEND=noninteractive apt-get -q -o DPkg::Lock::Timeout=300 "$@" >&2; }
+
 # port_in_use PORT: something listens on this TCP port.
 port_in_use() { [[ -n "$(ss -Hltn "sport = :$1" 2>/dev/null)" ]]; }
 

@@ -34,58 +34,17 @@ chmod 1777 "$SCRATCH"
 # ---- packages ----------------------------------------------------------------------------------
 PKGS=(gridengine-common gridengine-client gridengine-master gridengine-exec jq)
 need_cmds=(/usr/sbin/sge_qmaster /usr/sbin/sge_execd /usr/bin/qconf /usr/bin/qsub /usr/bin/qstat /usr/bin/qacct
-           /usr/bin/qdel /usr/bin/qhold /usr/bin/qrls /usr/bin/qhost runuser flock ss setsid)
-missing_pkgs=()
-if command -v dpkg-query >/dev/null 2>&1; then
-  for p in "${PKGS[@]}"; do
-    [[ "$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null)" == installed ]] || missing_pkgs+=("$p")
-  done
-else
-  for c in "${need_cmds[@]}"; do command -v "$c" >/dev/null 2>&1 || missing_pkgs+=("$c"); done
-fi
-if ((${#missing_pkgs[@]})); then
-  command -v apt-get >/dev/null 2>&1 || unsupported "Grid Engine missing (${missing_pkgs[*]}) and this is not a Debian/apt system; use Debian 12 (gridengine-master/-exec/-client 8.1.9)"
-  grep -qs '^12' /etc/debian_version \
-    || log "warning: not Debian 12 ($(cat /etc/debian_version 2>/dev/null || echo unknown)); tested with Debian 12's Son of Grid Engine 8.1.9 only"
-  log "installing missing packages: ${missing_pkgs[*]}"
-  # Answer the packages' debconf questions: configure a cluster (cell "default", this host as master).
+           /usr/bin/qdel /usr/bin/qhold /usr/bin/qrls /usr/bin/qhost runuser flock ss setsid jq)
+# Answer the packages' debconf questions: configure a cluster (cell "default", this host as master).
+before_install() {
+  local p
   for p in gridengine-common gridengine-master; do
     printf '%s shared/gridengineconfig boolean true\n%s shared/gridenginecell string %s\n%s shared/gridenginemaster string %s\n' \
       "$p" "$p" "$SGE_CELL" "$p" "$MASTER_HOST"
   done | debconf-set-selections
-  # Keep maintainer scripts from starting system-wide daemons (sge_qmaster/sge_execd via init
-  # scripts, exim4 pulled in by bsd-mailx): we start SGE ourselves, the MTA never.
-  made_policy=0
-  if [[ ! -e /usr/sbin/policy-rc.d ]]; then
-    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d && made_policy=1
-  fi
-  cleanup_policy() { if ((made_policy)); then rm -f /usr/sbin/policy-rc.d; fi; }
-  apt_install() {
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends -o DPkg::Lock::Timeout=300 \
-      gridengine-master gridengine-exec gridengine-client >&2
-  }
-  updated=0
-  for p in "${missing_pkgs[@]}"; do
-    if ! apt-cache show "$p" >/dev/null 2>&1; then
-      log "apt-get update (package lists do not know $p)"
-      apt-get update -q -o DPkg::Lock::Timeout=300 >&2 || log "warning: apt-get update reported errors"
-      updated=1; break
-    fi
-  done
-  if ! apt_install; then
-    if ((updated == 0)); then
-      log "install failed; running apt-get update and retrying once"
-      apt-get update -q -o DPkg::Lock::Timeout=300 >&2 || log "warning: apt-get update reported errors"
-      apt_install || { cleanup_policy; die "step 'install packages': apt-get install gridengine-master gridengine-exec gridengine-client failed (see above)"; }
-    else
-      cleanup_policy; die "step 'install packages': apt-get install gridengine-master gridengine-exec gridengine-client failed (see above)"
-    fi
-  fi
-  cleanup_policy
-fi
-for c in "${need_cmds[@]}"; do
-  command -v "$c" >/dev/null 2>&1 || die "command '$c' still missing after install"
-done
+}
+install_packages "Son of Grid Engine 8.1.9" "use Debian 12 (gridengine-master/-exec/-client 8.1.9)" \
+  "${PKGS[@]}" -- "${need_cmds[@]}"
 getent passwd "$ADMIN_USER" >/dev/null || die "user '$ADMIN_USER' missing (gridengine-common creates it)"
 SGE_VERSION="$(dpkg-query -W -f='${Version}' gridengine-master 2>/dev/null | sed 's/+.*//; s/-[^-]*$//' || true)"
 [[ -n "$SGE_VERSION" ]] || SGE_VERSION=unknown
@@ -390,24 +349,34 @@ if daemon_pid qmaster >/dev/null && ! qmaster_ok; then
   stop_daemon execd; stop_daemon qmaster 30
 fi
 
-qmaster_started=0
-if ! daemon_pid qmaster >/dev/null; then
-  ! port_in_use "$QMASTER_PORT" || die "step 'start sge_qmaster': port $QMASTER_PORT is in use by another program (ss -ltnp 'sport = :$QMASTER_PORT'); choose another with PWLAB_SGE_QMASTER_PORT=<port>"
-  if daemon_pid execd >/dev/null; then stop_daemon execd; fi
-  rm -f "$QMASTER_PIDFILE" "$QMASTER_SPOOL/lock"
-  log "starting sge_qmaster"
-  # it daemonizes; the parent returns once the master is initialized (or failed)
+# the daemon's own log (in its spool dir, once it has one)
+qmaster_log() { echo "$QMASTER_SPOOL/messages"; }
+execd_log() { echo "$(execd_host_spool)/messages"; }
+# start_daemon qmaster|execd PORT PORT_SETTING PID_FILES: start sge_<name> (it daemonizes; the
+# parent returns once the daemon is initialized, or failed) and wait for its pid file.
+start_daemon() {
+  local name="$1" port="$2" setting="$3" pidfiles="$4" deadline
+  ! port_in_use "$port" || fail "step 'start sge_$name': port $port is in use by another program (ss -ltnp 'sport = :$port'); choose another with $setting=<port>"
+  log "starting sge_$name"
   # shellcheck disable=SC2154  # sge_vars: set by lib.sh (set_sge_vars), which shellcheck misses
   if ! (cd / && exec setsid timeout 120 env -i PATH="$SYS_PATH" LANG=C.UTF-8 HOME=/root "${sge_vars[@]}" \
-        /usr/sbin/sge_qmaster </dev/null >>"$LOG/qmaster.out" 2>&1 9>&-); then
-    fail "step 'start sge_qmaster': it exited with an error" "$LOG/qmaster.out" "$QMASTER_SPOOL/messages" "$(tmp_messages qmaster)"
+        "/usr/sbin/sge_$name" </dev/null >>"$LOG/$name.out" 2>&1 9>&-); then
+    fail "step 'start sge_$name': it exited with an error" "$LOG/$name.out" "$("${name}_log")" "$(tmp_messages "$name")"
   fi
   deadline=$((SECONDS + START_TIMEOUT))
-  until daemon_pid qmaster >/dev/null; do
-    ((SECONDS < deadline)) || fail "step 'start sge_qmaster': no live sge_qmaster in $QMASTER_PIDFILE after ${START_TIMEOUT}s" "$LOG/qmaster.out" "$QMASTER_SPOOL/messages" "$(tmp_messages qmaster)"
+  until daemon_pid "$name" >/dev/null; do
+    ((SECONDS < deadline)) || fail "step 'start sge_$name': no live sge_$name in $pidfiles after ${START_TIMEOUT}s" "$LOG/$name.out" "$("${name}_log")" "$(tmp_messages "$name")"
     sleep 0.1
   done
-  STARTED+=(qmaster); qmaster_started=1
+  STARTED+=("$name")
+}
+
+qmaster_started=0
+if ! daemon_pid qmaster >/dev/null; then
+  if daemon_pid execd >/dev/null; then stop_daemon execd; fi
+  rm -f "$QMASTER_PIDFILE" "$QMASTER_SPOOL/lock"
+  start_daemon qmaster "$QMASTER_PORT" PWLAB_SGE_QMASTER_PORT "$QMASTER_PIDFILE"
+  qmaster_started=1
 fi
 deadline=$((SECONDS + START_TIMEOUT))
 until qmaster_ok; do
@@ -462,19 +431,8 @@ if ((qmaster_started)) && daemon_pid execd >/dev/null; then
   stop_daemon execd
 fi
 if ! daemon_pid execd >/dev/null; then
-  ! port_in_use "$EXECD_PORT" || fail "step 'start sge_execd': port $EXECD_PORT is in use by another program (ss -ltnp 'sport = :$EXECD_PORT'); choose another with PWLAB_SGE_EXECD_PORT=<port>"
   rm -f "$EXECD_SPOOL"/*/execd.pid
-  log "starting sge_execd"
-  if ! (cd / && exec setsid timeout 120 env -i PATH="$SYS_PATH" LANG=C.UTF-8 HOME=/root "${sge_vars[@]}" \
-        /usr/sbin/sge_execd </dev/null >>"$LOG/execd.out" 2>&1 9>&-); then
-    fail "step 'start sge_execd': it exited with an error" "$LOG/execd.out" "$(execd_host_spool)/messages" "$(tmp_messages execd)"
-  fi
-  deadline=$((SECONDS + START_TIMEOUT))
-  until daemon_pid execd >/dev/null; do
-    ((SECONDS < deadline)) || fail "step 'start sge_execd': no live sge_execd in $EXECD_PIDFILE_GLOB after ${START_TIMEOUT}s" "$LOG/execd.out" "$(execd_host_spool)/messages" "$(tmp_messages execd)"
-    sleep 0.1
-  done
-  STARTED+=(execd)
+  start_daemon execd "$EXECD_PORT" PWLAB_SGE_EXECD_PORT "$EXECD_PIDFILE_GLOB"
 fi
 # queue instance usable: known, not unknown (u), not in error (E), not disabled (d)
 deadline=$((SECONDS + START_TIMEOUT)); cleared=0

@@ -28,46 +28,8 @@ PKGS=(slurm-wlm slurmctld slurmd slurm-client slurmrestd slurm-wlm-basic-plugins
       slurmdbd mariadb-server munge openssh-server curl jq)
 need_cmds=(munged munge unmunge slurmctld slurmd slurmrestd slurmdbd sbatch srun squeue sinfo scontrol sacct sacctmgr
            mariadbd mariadb-install-db mariadb /usr/sbin/sshd ssh ssh-keygen curl setpriv flock jq)
-missing_pkgs=()
-if command -v dpkg-query >/dev/null 2>&1; then
-  for p in "${PKGS[@]}"; do
-    [[ "$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null)" == installed ]] || missing_pkgs+=("$p")
-  done
-else
-  for c in "${need_cmds[@]}"; do command -v "$c" >/dev/null 2>&1 || missing_pkgs+=("$c"); done
-fi
-if ((${#missing_pkgs[@]})); then
-  command -v apt-get >/dev/null 2>&1 || unsupported "Slurm/munge/sshd missing (${missing_pkgs[*]}) and this is not a Debian/apt system; install Debian 12's slurm-wlm 22.05, slurmrestd, munge, openssh-server or use a Debian 12 machine"
-  grep -qs '^12' /etc/debian_version \
-    || log "warning: not Debian 12 ($(cat /etc/debian_version 2>/dev/null || echo unknown)); tested with Debian 12's Slurm 22.05 only"
-  log "installing missing packages: ${missing_pkgs[*]}"
-  # Keep package maintainer scripts from starting system-wide daemons (sshd on :22, munged,
-  # mariadb, slurmdbd, ...).
-  made_policy=0
-  if [[ ! -e /usr/sbin/policy-rc.d ]]; then
-    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d && made_policy=1
-  fi
-  apt_install() { DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing_pkgs[@]}"; }
-  updated=0
-  for p in "${missing_pkgs[@]}"; do
-    if ! apt-cache show "$p" >/dev/null 2>&1; then
-      log "apt-get update (package lists do not know $p)"; apt-get update || log "warning: apt-get update reported errors"; updated=1; break
-    fi
-  done
-  if ! apt_install; then
-    if ((updated == 0)); then
-      log "install failed; running apt-get update and retrying once"
-      apt-get update || log "warning: apt-get update reported errors"
-      apt_install || { ((made_policy)) && rm -f /usr/sbin/policy-rc.d; die "apt-get install ${missing_pkgs[*]} failed (see above)"; }
-    else
-      ((made_policy)) && rm -f /usr/sbin/policy-rc.d; die "apt-get install ${missing_pkgs[*]} failed (see above)"
-    fi
-  fi
-  ((made_policy)) && rm -f /usr/sbin/policy-rc.d
-fi
-for c in "${need_cmds[@]}"; do
-  command -v "$c" >/dev/null 2>&1 || die "command '$c' still missing after install"
-done
+install_packages "Slurm 22.05" "install Debian 12's slurm-wlm 22.05, slurmrestd, munge, openssh-server or use a Debian 12 machine" \
+  "${PKGS[@]}" -- "${need_cmds[@]}"
 SLURM_VERSION="$(slurmctld -V 2>/dev/null | awk '{print $2}')"
 PLUGIN_DIR=""
 for d in /usr/lib/x86_64-linux-gnu/slurm-wlm /usr/lib/*/slurm-wlm /usr/lib/slurm /usr/lib64/slurm /usr/local/lib/slurm; do
