@@ -9,16 +9,28 @@ import {
 import { MEMORY_HINT, WALLTIME_HINT } from '../units';
 
 /**
- * A labelled form row: the control, a hint, and the error (announced).
+ * What every form field shows around its control.
  */
-export function FieldRow(props: {
+export interface IFieldFrame {
+  /**
+   * The control's DOM id; the hint and error ids derive from it.
+   */
   id: string;
+  /**
+   * The key errors are filed under (`name`, `resources.nodes`).
+   */
   fieldKey: string;
   label: string;
   hint?: string;
   error?: string;
-  children: React.ReactNode;
-}): React.ReactElement {
+}
+
+/**
+ * A labelled form row: the control, a hint, and the error (announced).
+ */
+export function FieldRow(
+  props: IFieldFrame & { children: React.ReactNode }
+): React.ReactElement {
   return (
     <div
       className={`jp-pwlab-field${props.error ? ' jp-mod-invalid' : ''}`}
@@ -77,24 +89,16 @@ export type FieldControlProps = { id: string } & Record<
  * A form field: the label, the control `children` renders (given the
  * attributes it must carry), the hint, and the error.
  */
-export function FormField(props: {
-  id: string;
-  fieldKey: string;
-  label: string;
-  hint?: string;
-  error?: string;
-  children: (control: FieldControlProps) => React.ReactElement;
-}): React.ReactElement {
-  const { id, hint, error } = props;
+export function FormField(
+  props: IFieldFrame & {
+    children: (control: FieldControlProps) => React.ReactElement;
+  }
+): React.ReactElement {
+  const { children, ...frame } = props;
+  const { id, hint, error } = frame;
   return (
-    <FieldRow
-      id={id}
-      fieldKey={props.fieldKey}
-      label={props.label}
-      hint={hint}
-      error={error}
-    >
-      {props.children({ id, ...describedBy(id, hint, error) })}
+    <FieldRow {...frame}>
+      {children({ id, ...describedBy(id, hint, error) })}
     </FieldRow>
   );
 }
@@ -102,55 +106,45 @@ export function FormField(props: {
 /**
  * A free-text form field: a one-line input, or a textarea with `rows`.
  */
-export function TextField(props: {
-  id: string;
-  fieldKey: string;
-  name: string;
-  label: string;
-  hint?: string;
-  error?: string;
-  value: string;
-  onChange: (value: string) => void;
-  className?: string;
-  /**
-   * Lines of a textarea; a one-line input without.
-   */
-  rows?: number;
-  placeholder?: string;
-  spellCheck?: boolean;
-}): React.ReactElement {
-  const { rows, value } = props;
-  const className = `jp-mod-styled${props.className ? ` ${props.className}` : ''}`;
+export function TextField(
+  props: IFieldFrame & {
+    name: string;
+    value: string;
+    onChange: (value: string) => void;
+    /**
+     * Classes beside `jp-mod-styled`.
+     */
+    className?: string;
+    /**
+     * Lines of a textarea; a one-line input without.
+     */
+    rows?: number;
+    placeholder?: string;
+    spellCheck?: boolean;
+  }
+): React.ReactElement {
+  const { name, value, rows, placeholder, spellCheck, ...rest } = props;
+  const { onChange, className: extra, ...frame } = rest;
+  const className = `jp-mod-styled${extra ? ` ${extra}` : ''}`;
+  const text = { name, value, spellCheck, className };
   return (
-    <FormField
-      id={props.id}
-      fieldKey={props.fieldKey}
-      label={props.label}
-      hint={props.hint}
-      error={props.error}
-    >
+    <FormField {...frame}>
       {control =>
         rows === undefined ? (
           <input
             {...control}
-            className={className}
-            name={props.name}
+            {...text}
             type="text"
             autoComplete="off"
-            spellCheck={props.spellCheck}
-            placeholder={props.placeholder}
-            value={value}
-            onChange={e => props.onChange(e.target.value)}
+            placeholder={placeholder}
+            onChange={e => onChange(e.target.value)}
           />
         ) : (
           <textarea
             {...control}
-            className={className}
-            name={props.name}
+            {...text}
             rows={rows}
-            spellCheck={props.spellCheck}
-            value={value}
-            onChange={e => props.onChange(e.target.value)}
+            onChange={e => onChange(e.target.value)}
           />
         )
       }
@@ -200,11 +194,7 @@ export function ResourceField(props: {
   const numeric = field.kind === 'integer' || field.kind === 'number';
   return (
     <FormField
-      id={id}
-      fieldKey={field.key}
-      label={field.label}
-      hint={hint}
-      error={error}
+      {...{ id, hint, error, fieldKey: field.key, label: field.label }}
     >
       {control =>
         field.kind === 'select' || field.kind === 'boolean' ? (

@@ -27,42 +27,65 @@ export type OnEdit = (key: string, change: Partial<IFormState>) => void;
 export type OnEditResource = (field: IFieldSpec, value: string) => void;
 
 /**
- * Where the job runs: the cluster, then the partition and what it offers.
+ * What every section is given: the form, its errors, and where edits go.
  */
-export function WhereSection(props: {
+export interface IFormSectionProps {
+  /**
+   * A unique prefix for DOM ids.
+   */
   idPrefix: string;
-  clusters: readonly ICluster[];
-  clusterId: string;
-  /**
-   * The cluster's options schema is known and the resource texts are made.
-   */
-  ready: boolean;
-  /**
-   * Why the cluster's options could not be loaded.
-   */
-  detailError: string | null;
-  partitionField: IFieldSpec | undefined;
-  partition: IPartition | undefined;
-  resources: Record<string, string>;
+  form: IFormState;
   errorFor: ErrorFor;
   onEdit: OnEdit;
   onEditResource: OnEditResource;
-}): React.ReactElement {
+}
+
+/**
+ * The frame of the form field `key` (also its control's name): its id and
+ * its error now.
+ */
+function frameOf(
+  section: IFormSectionProps,
+  key: string
+): { id: string; fieldKey: string; name: string; error?: string } {
+  return {
+    id: `${section.idPrefix}-${key}`,
+    fieldKey: key,
+    name: key,
+    error: section.errorFor(key)
+  };
+}
+
+/**
+ * Where the job runs: the cluster, then the partition and what it offers.
+ */
+export function WhereSection(
+  props: IFormSectionProps & {
+    clusters: readonly ICluster[];
+    clusterId: string;
+    /**
+     * The cluster's options schema is known and the resource texts are made.
+     */
+    ready: boolean;
+    /**
+     * Why the cluster's options could not be loaded.
+     */
+    detailError: string | null;
+    partitionField: IFieldSpec | undefined;
+    partition: IPartition | undefined;
+  }
+): React.ReactElement {
   const { clusters, clusterId, ready, detailError, partitionField } = props;
+  const { name, ...frame } = frameOf(props, 'cluster');
   return (
     <fieldset className="jp-pwlab-form-section">
       <legend>Where</legend>
-      <FormField
-        id={`${props.idPrefix}-cluster`}
-        fieldKey="cluster"
-        label="Cluster"
-        error={props.errorFor('cluster')}
-      >
+      <FormField {...frame} label="Cluster">
         {control => (
           <select
             {...control}
             className="jp-mod-styled"
-            name="cluster"
+            name={name}
             value={clusterId}
             onChange={e => props.onEdit('cluster', { cluster: e.target.value })}
           >
@@ -88,7 +111,7 @@ export function WhereSection(props: {
         <ResourceField
           field={partitionField}
           idPrefix={props.idPrefix}
-          value={props.resources.partition ?? ''}
+          value={props.form.resources.partition ?? ''}
           error={props.errorFor(partitionField.key)}
           onChange={value => props.onEditResource(partitionField, value)}
         />
@@ -101,13 +124,9 @@ export function WhereSection(props: {
 /**
  * The resource fields of the cluster's schema, but the partition.
  */
-export function ResourcesSection(props: {
-  idPrefix: string;
-  fields: readonly IFieldSpec[];
-  resources: Record<string, string>;
-  errorFor: ErrorFor;
-  onEditResource: OnEditResource;
-}): React.ReactElement {
+export function ResourcesSection(
+  props: IFormSectionProps & { fields: readonly IFieldSpec[] }
+): React.ReactElement {
   return (
     <fieldset className="jp-pwlab-form-section jp-pwlab-resources">
       <legend>Resources</legend>
@@ -116,7 +135,7 @@ export function ResourcesSection(props: {
           key={field.name}
           field={field}
           idPrefix={props.idPrefix}
-          value={props.resources[field.name] ?? ''}
+          value={props.form.resources[field.name] ?? ''}
           error={props.errorFor(field.key)}
           onChange={value => props.onEditResource(field, value)}
         />
@@ -128,53 +147,43 @@ export function ResourcesSection(props: {
 /**
  * The job: its name, working directory, dependencies and environment.
  */
-export function JobSection(props: {
-  idPrefix: string;
-  form: IFormState;
-  /**
-   * Jobs that a new job may depend on.
-   */
-  jobs: readonly IJob[];
-  clusterId: string;
-  errorFor: ErrorFor;
-  onEdit: OnEdit;
-}): React.ReactElement {
-  const { form, errorFor, onEdit } = props;
-  const id = (name: string) => `${props.idPrefix}-${name}`;
+export function JobSection(
+  props: IFormSectionProps & {
+    /**
+     * Jobs that a new job may depend on.
+     */
+    jobs: readonly IJob[];
+    clusterId: string;
+  }
+): React.ReactElement {
+  const { form, onEdit } = props;
   const dependencies = React.useMemo(
     () => dependencyChoices(props.jobs, props.clusterId, form.after),
     [props.jobs, props.clusterId, form.after]
   );
+  const { name: after, ...afterFrame } = frameOf(props, 'after');
   return (
     <fieldset className="jp-pwlab-form-section">
       <legend>Job</legend>
       <TextField
-        id={id('name')}
-        fieldKey="name"
-        name="name"
+        {...frameOf(props, 'name')}
         label="Name"
         placeholder="(from the script)"
-        error={errorFor('name')}
         value={form.name}
         onChange={name => onEdit('name', { name })}
       />
       <TextField
-        id={id('working_dir')}
-        fieldKey="working_dir"
-        name="working_dir"
+        {...frameOf(props, 'working_dir')}
         label="Working directory"
         hint="Relative to the Jupyter root, as in the file browser; empty for the root"
         spellCheck={false}
-        error={errorFor('working_dir')}
         value={form.workingDir}
         onChange={workingDir => onEdit('working_dir', { workingDir })}
       />
       <FormField
-        id={id('after')}
-        fieldKey="after"
+        {...afterFrame}
         label="Run after"
         hint="Jobs that must complete successfully first (Ctrl/Shift to pick several)"
-        error={errorFor('after')}
       >
         {control =>
           dependencies.length === 0 ? (
@@ -185,7 +194,7 @@ export function JobSection(props: {
             <select
               {...control}
               className="jp-pwlab-after"
-              name="after"
+              name={after}
               multiple
               size={Math.min(4, Math.max(2, dependencies.length))}
               value={form.after}
@@ -207,15 +216,12 @@ export function JobSection(props: {
         }
       </FormField>
       <TextField
-        id={id('env')}
-        fieldKey="env"
-        name="env"
+        {...frameOf(props, 'env')}
         label="Environment"
         hint="NAME=value, one per line"
         className="jp-pwlab-env"
         rows={2}
         spellCheck={false}
-        error={errorFor('env')}
         value={form.env}
         onChange={env => onEdit('env', { env })}
       />
@@ -226,14 +232,9 @@ export function JobSection(props: {
 /**
  * What the job runs: a batch script or one command.
  */
-export function RunSection(props: {
-  idPrefix: string;
-  form: IFormState;
-  errorFor: ErrorFor;
-  onEdit: OnEdit;
-}): React.ReactElement {
-  const { form, errorFor, onEdit } = props;
-  const id = (name: string) => `${props.idPrefix}-${name}`;
+export function RunSection(props: IFormSectionProps): React.ReactElement {
+  const { form, onEdit } = props;
+  const mode = `${props.idPrefix}-mode`;
   return (
     <fieldset className="jp-pwlab-form-section">
       <legend>What to run</legend>
@@ -241,7 +242,7 @@ export function RunSection(props: {
         <label>
           <input
             type="radio"
-            name={id('mode')}
+            name={mode}
             value="script"
             checked={form.mode === 'script'}
             onChange={() => onEdit('mode', { mode: 'script' })}
@@ -251,7 +252,7 @@ export function RunSection(props: {
         <label>
           <input
             type="radio"
-            name={id('mode')}
+            name={mode}
             value="command"
             checked={form.mode === 'command'}
             onChange={() => onEdit('mode', { mode: 'command' })}
@@ -261,26 +262,20 @@ export function RunSection(props: {
       </div>
       {form.mode === 'script' ? (
         <TextField
-          id={id('script')}
-          fieldKey="script"
-          name="script"
+          {...frameOf(props, 'script')}
           label="Script"
           className="jp-pwlab-script"
           rows={10}
           spellCheck={false}
-          error={errorFor('script')}
           value={form.script}
           onChange={script => onEdit('script', { script })}
         />
       ) : (
         <TextField
-          id={id('command')}
-          fieldKey="command"
-          name="command"
+          {...frameOf(props, 'command')}
           label="Command"
           className="jp-pwlab-command"
           spellCheck={false}
-          error={errorFor('command')}
           value={form.command}
           onChange={command => onEdit('command', { command })}
         />

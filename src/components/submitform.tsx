@@ -20,6 +20,7 @@ import {
   ResourcesSection,
   RunSection,
   WhereSection,
+  type IFormSectionProps,
   type OnEdit,
   type OnEditResource
 } from './formsections';
@@ -189,6 +190,13 @@ export function SubmitForm(props: ISubmitFormProps): React.ReactElement {
     }
   };
 
+  const section: IFormSectionProps = {
+    idPrefix,
+    form,
+    errorFor,
+    onEdit: edit,
+    onEditResource: editResource
+  };
   const partition =
     ready && schema
       ? selectedPartition(schema, form.resources.partition)
@@ -213,17 +221,13 @@ export function SubmitForm(props: ISubmitFormProps): React.ReactElement {
         />
       )}
       <WhereSection
-        idPrefix={idPrefix}
+        {...section}
         clusters={clusters}
         clusterId={clusterId}
         ready={ready}
         detailError={detailError}
         partitionField={fields.find(f => f.name === 'partition')}
         partition={partition}
-        resources={form.resources}
-        errorFor={errorFor}
-        onEdit={edit}
-        onEditResource={editResource}
       />
       {ready && (
         <SuggestionBanner
@@ -234,27 +238,12 @@ export function SubmitForm(props: ISubmitFormProps): React.ReactElement {
       )}
       {ready && (
         <ResourcesSection
-          idPrefix={idPrefix}
+          {...section}
           fields={fields.filter(f => f.name !== 'partition')}
-          resources={form.resources}
-          errorFor={errorFor}
-          onEditResource={editResource}
         />
       )}
-      <JobSection
-        idPrefix={idPrefix}
-        form={form}
-        jobs={props.jobs}
-        clusterId={clusterId}
-        errorFor={errorFor}
-        onEdit={edit}
-      />
-      <RunSection
-        idPrefix={idPrefix}
-        form={form}
-        errorFor={errorFor}
-        onEdit={edit}
-      />
+      <JobSection {...section} jobs={props.jobs} clusterId={clusterId} />
+      <RunSection {...section} />
       <FormFooter
         ready={ready}
         submitting={state.submitting}
