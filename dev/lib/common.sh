@@ -5,6 +5,13 @@
 
 : "${DEV_TAG:?set DEV_TAG before sourcing dev/lib/common.sh}"
 
+# The checkout these scripts belong to (state directories default to <checkout>/.state/).
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+
+# state_dir KIND SETTING: a cluster's state directory, absolute: SETTING when set (a
+# PWLAB_*_STATE variable), else <checkout>/.state/KIND.
+state_dir() { realpath -m "${2:-$REPO_ROOT/.state/$1}"; }
+
 # exit codes: 77 = this machine cannot run the cluster (skip), 1 = failed to start / unhealthy
 EXIT_UNSUPPORTED=77
 

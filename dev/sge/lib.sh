@@ -11,11 +11,10 @@
 # (after checking that it still runs sge_qmaster/sge_execd), never by name.
 
 SGE_DEV_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-REPO_ROOT="$(cd "$SGE_DEV_DIR/../.." && pwd)"
-STATE="$(realpath -m "${PWLAB_SGE_STATE:-$REPO_ROOT/.state/sge}")"
 DEV_TAG=sge-dev
 # shellcheck source=../lib/common.sh
-source "$REPO_ROOT/dev/lib/common.sh"
+source "$SGE_DEV_DIR/../lib/common.sh"
+STATE="$(state_dir sge "${PWLAB_SGE_STATE:-}")"
 
 # ---- settings (env overridable) ---------------------------------------------------------------
 TEST_USER="${PWLAB_SGE_USER:-${PWLAB_SLURM_USER:-pwlab}}"
@@ -26,7 +25,7 @@ H_RT="${PWLAB_SGE_H_RT:-01:00:00}"            # queue hard run-time limit (INFIN
 ROOT_SUBMIT="${PWLAB_SGE_ROOT_SUBMIT:-1}"      # 1: min_uid/min_gid 0, so root may submit too
 START_TIMEOUT="${PWLAB_SGE_TIMEOUT:-60}"
 SMOKE="${PWLAB_SGE_SMOKE:-1}"                  # 1: submit a smoke job (as the test user) after a (re)start
-SLURM_STATE_DIR="$(realpath -m "${PWLAB_SLURM_STATE:-$REPO_ROOT/.state/slurm}")"  # for the shared sshd
+SLURM_STATE_DIR="$(state_dir slurm "${PWLAB_SLURM_STATE:-}")"  # for the shared sshd
 
 QUEUE=all.q
 PE=smp

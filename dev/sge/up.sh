@@ -8,9 +8,11 @@
 #             Grid Engine / host name does not resolve); 1 failed (the message names the step and
 #             shows the tail of the relevant log).
 # See dev/sge/README.md for the settings (PWLAB_SGE_* env vars).
-require_linux_root "it installs packages, runs slurmd as root and adds a test user"
-require_port CTLD_PORT SLURMD_PORT REST_PORT SSH_PORT DBD_PORT
-require_user_name "$TEST_USER" PWLAB_SLURM_USER
+set -Eeuo pipefail
+umask 022
+# shellcheck source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+report_errors
 
 T0=$SECONDS
 KEEP_ON_FAILURE="${PWLAB_SGE_KEEP_ON_FAILURE:-0}"

@@ -7,11 +7,10 @@
 # with setsid, and its PID recorded in <state>/pids/<name>.pid; it is stopped by that PID only.
 
 SLURM_DEV_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-REPO_ROOT="$(cd "$SLURM_DEV_DIR/../.." && pwd)"
-STATE="$(realpath -m "${PWLAB_SLURM_STATE:-$REPO_ROOT/.state/slurm}")"
 DEV_TAG=slurm-dev
 # shellcheck source=../lib/common.sh
-source "$REPO_ROOT/dev/lib/common.sh"
+source "$SLURM_DEV_DIR/../lib/common.sh"
+STATE="$(state_dir slurm "${PWLAB_SLURM_STATE:-}")"
 
 # ---- settings (env overridable) ---------------------------------------------------------------
 CLUSTER_NAME="${PWLAB_SLURM_CLUSTER:-pwlab}"

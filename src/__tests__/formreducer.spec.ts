@@ -47,6 +47,17 @@ function run(
 }
 
 /**
+ * A submit the server refused, with errors on `fields`.
+ */
+function refused(fields: Record<string, string>): SubmitFormAction[] {
+  return [
+    { type: 'attempt' },
+    { type: 'submitStart' },
+    { type: 'submitFailed', general: [], fields }
+  ];
+}
+
+/**
  * A form open on `hpc` with its resource texts made.
  */
 function onHpc(): ISubmitFormState {
@@ -93,16 +104,7 @@ describe('the submit form reducer', () => {
   });
 
   it('marks an edited field touched and drops only its server error', () => {
-    let state = run(
-      onHpc(),
-      { type: 'attempt' },
-      { type: 'submitStart' },
-      {
-        type: 'submitFailed',
-        general: [],
-        fields: { name: 'taken', script: 'empty' }
-      }
-    );
+    let state = run(onHpc(), ...refused({ name: 'taken', script: 'empty' }));
     state = run(state, {
       type: 'edit',
       key: 'name',
@@ -134,15 +136,7 @@ describe('the submit form reducer', () => {
   });
 
   it('keeps field errors when a failure placed none on fields', () => {
-    let state = run(
-      onHpc(),
-      { type: 'submitStart' },
-      {
-        type: 'submitFailed',
-        general: [],
-        fields: { nodes: 'too many' }
-      }
-    );
+    let state = run(onHpc(), ...refused({ nodes: 'too many' }));
     state = run(
       state,
       { type: 'attempt' },
@@ -164,8 +158,7 @@ describe('the submit form reducer', () => {
     let state = run(
       onHpc(),
       { type: 'edit', key: 'name', change: { name: 'mine' } },
-      { type: 'attempt' },
-      { type: 'submitFailed', general: [], fields: { name: 'taken' } },
+      ...refused({ name: 'taken' }),
       {
         type: 'applyTemplate',
         template: template({

@@ -57,6 +57,30 @@ function frameOf(
 }
 
 /**
+ * The form fields that hold one text.
+ */
+type TextKey = 'name' | 'workingDir' | 'env' | 'script' | 'command';
+
+/**
+ * A text field's frame, value and change handler: the form field `key`
+ * showing (and editing) the form's `text`.
+ */
+function textOf(
+  section: IFormSectionProps,
+  key: string,
+  text: TextKey
+): ReturnType<typeof frameOf> & {
+  value: string;
+  onChange: (value: string) => void;
+} {
+  return {
+    ...frameOf(section, key),
+    value: section.form[text],
+    onChange: value => section.onEdit(key, { [text]: value })
+  };
+}
+
+/**
  * Where the job runs: the cluster, then the partition and what it offers.
  */
 export function WhereSection(
@@ -166,19 +190,15 @@ export function JobSection(
     <fieldset className="jp-pwlab-form-section">
       <legend>Job</legend>
       <TextField
-        {...frameOf(props, 'name')}
+        {...textOf(props, 'name', 'name')}
         label="Name"
         placeholder="(from the script)"
-        value={form.name}
-        onChange={name => onEdit('name', { name })}
       />
       <TextField
-        {...frameOf(props, 'working_dir')}
+        {...textOf(props, 'working_dir', 'workingDir')}
         label="Working directory"
         hint="Relative to the Jupyter root, as in the file browser; empty for the root"
         spellCheck={false}
-        value={form.workingDir}
-        onChange={workingDir => onEdit('working_dir', { workingDir })}
       />
       <FormField
         {...afterFrame}
@@ -216,14 +236,12 @@ export function JobSection(
         }
       </FormField>
       <TextField
-        {...frameOf(props, 'env')}
+        {...textOf(props, 'env', 'env')}
         label="Environment"
         hint="NAME=value, one per line"
         className="jp-pwlab-env"
         rows={2}
         spellCheck={false}
-        value={form.env}
-        onChange={env => onEdit('env', { env })}
       />
     </fieldset>
   );
@@ -262,22 +280,18 @@ export function RunSection(props: IFormSectionProps): React.ReactElement {
       </div>
       {form.mode === 'script' ? (
         <TextField
-          {...frameOf(props, 'script')}
+          {...textOf(props, 'script', 'script')}
           label="Script"
           className="jp-pwlab-script"
           rows={10}
           spellCheck={false}
-          value={form.script}
-          onChange={script => onEdit('script', { script })}
         />
       ) : (
         <TextField
-          {...frameOf(props, 'command')}
+          {...textOf(props, 'command', 'command')}
           label="Command"
           className="jp-pwlab-command"
           spellCheck={false}
-          value={form.command}
-          onChange={command => onEdit('command', { command })}
         />
       )}
     </fieldset>
