@@ -6,7 +6,7 @@ import * as React from 'react';
 
 import { stateLabel } from '../jobs';
 import type { IFieldSpec } from '../schema';
-import type { IFormState } from '../submission';
+import type { IFormState, RunMode } from '../submission';
 import type { ICluster, IJob, IPartition } from '../types';
 import { describeMinutes, formatMemory } from '../units';
 import { FormField, ResourceField, TextField } from './fields';
@@ -248,6 +248,14 @@ export function JobSection(
 }
 
 /**
+ * The ways to say what a job runs, with their labels.
+ */
+const RUN_MODES: readonly (readonly [RunMode, string])[] = [
+  ['script', 'Batch script'],
+  ['command', 'Command']
+];
+
+/**
  * What the job runs: a batch script or one command.
  */
 export function RunSection(props: IFormSectionProps): React.ReactElement {
@@ -257,26 +265,18 @@ export function RunSection(props: IFormSectionProps): React.ReactElement {
     <fieldset className="jp-pwlab-form-section">
       <legend>What to run</legend>
       <div className="jp-pwlab-mode" role="radiogroup" aria-label="What to run">
-        <label>
-          <input
-            type="radio"
-            name={mode}
-            value="script"
-            checked={form.mode === 'script'}
-            onChange={() => onEdit('mode', { mode: 'script' })}
-          />{' '}
-          Batch script
-        </label>
-        <label>
-          <input
-            type="radio"
-            name={mode}
-            value="command"
-            checked={form.mode === 'command'}
-            onChange={() => onEdit('mode', { mode: 'command' })}
-          />{' '}
-          Command
-        </label>
+        {RUN_MODES.map(([value, label]) => (
+          <label key={value}>
+            <input
+              type="radio"
+              name={mode}
+              value={value}
+              checked={form.mode === value}
+              onChange={() => onEdit('mode', { mode: value })}
+            />{' '}
+            {label}
+          </label>
+        ))}
       </div>
       {form.mode === 'script' ? (
         <TextField
