@@ -27,7 +27,8 @@ help:
 	@echo "make test       - install, then run everything below in turn and fail if any failed:"
 	@echo "                  make lint, make jest, make pytest (which starts the dev Slurm and"
 	@echo "                  Grid Engine clusters it needs), make ui-test (Galata)"
-	@echo "make lint       - ruff check + ruff format --check, mypy --strict, eslint/prettier"
+	@echo "make lint       - shellcheck, ruff check + ruff format --check, mypy --strict,"
+	@echo "                  eslint/prettier"
 	@echo "make jest       - the TypeScript unit tests (src/__tests__)"
 	@echo "make pytest     - every Python test: the server extension's API against a real server,"
 	@echo "                  API fuzzing from /openapi.json, the local cluster, restarts, and the"
@@ -80,7 +81,13 @@ install: $(PROJECT_STAMP)
 lab: install
 	$(BIN)/jupyter lab $(ROOT_FLAG) $(LAB_ARGS)
 
+# Every shell script: the dev clusters' scripts, the Galata runner, CI's entry point, the local job
+# wrapper (.shellcheckrc makes shellcheck follow what they source).
+SHELL_SCRIPTS := $(shell find dev ui-tests parallelworks_lab .ci -name node_modules -prune -o \
+	-type f \( -name '*.sh' -o -path .ci/run \) -print 2>/dev/null | sort)
+
 lint: install
+	$(BIN)/shellcheck $(SHELL_SCRIPTS)
 	$(BIN)/ruff check parallelworks_lab tests bench
 	$(BIN)/ruff format --check parallelworks_lab tests bench
 	$(BIN)/mypy parallelworks_lab

@@ -27,7 +27,7 @@ if [[ -r "$STATE/env.sh" ]]; then
   # shellcheck disable=SC1091
   source "$STATE/env.sh"
   TEST_USER="${PWLAB_SGE_USER:-$TEST_USER}"; QMASTER_PORT="${PWLAB_SGE_QMASTER_PORT:-$QMASTER_PORT}"; EXECD_PORT="${PWLAB_SGE_EXECD_PORT:-$EXECD_PORT}"
-  sge_vars=(SGE_ROOT="$SGE_ROOT" SGE_CELL="$SGE_CELL" SGE_QMASTER_PORT="$QMASTER_PORT" SGE_EXECD_PORT="$EXECD_PORT")
+  set_sge_vars
 fi
 
 pid="$(daemon_pid qmaster)" || bad "sge_qmaster is not running (pid file $QMASTER_PIDFILE; log $QMASTER_SPOOL/messages)"

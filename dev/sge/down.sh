@@ -10,9 +10,9 @@
 # a cluster.json) remains, or with --force. Installed packages and the cluster configuration
 # (/var/lib/gridengine, /var/spool/gridengine) stay; the next up.sh starts the same cluster again.
 set -Eeuo pipefail
-trap 'printf "[sge-dev] ERROR: %s failed at line %s: %s\n" "${BASH_SOURCE[0]##*/}" "$LINENO" "$BASH_COMMAND" >&2' ERR
 # shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+report_errors
 
 purge=0; force=0
 for a in "$@"; do
@@ -28,9 +28,9 @@ done
 if [[ -r "$STATE/env.sh" ]]; then
   QMASTER_PORT="$(sed -n "s/^export PWLAB_SGE_QMASTER_PORT='\(.*\)'$/\1/p" "$STATE/env.sh")"; QMASTER_PORT="${QMASTER_PORT:-6444}"
   EXECD_PORT="$(sed -n "s/^export PWLAB_SGE_EXECD_PORT='\(.*\)'$/\1/p" "$STATE/env.sh")"; EXECD_PORT="${EXECD_PORT:-6445}"
-  sge_vars=(SGE_ROOT="$SGE_ROOT" SGE_CELL="$SGE_CELL" SGE_QMASTER_PORT="$QMASTER_PORT" SGE_EXECD_PORT="$EXECD_PORT")
+  set_sge_vars
 fi
-with_lock
+with_lock "$GLOBAL_LOCK"
 
 users_remove
 others="$(users_others | tr '\n' ' ')"
@@ -63,16 +63,7 @@ else
   stop_daemon execd 20
   stop_daemon qmaster 30
   # 3. leftovers: shepherds / job processes of this machine's Grid Engine
-  left="$(our_job_pids | tr '\n' ' ')"
-  if [[ -n "${left// /}" ]]; then
-    log "ending leftover Grid Engine job processes: $left"
-    # shellcheck disable=SC2086
-    kill -TERM $left 2>/dev/null || true
-    sleep 1
-    left="$(our_job_pids | tr '\n' ' ')"
-    # shellcheck disable=SC2086
-    [[ -z "${left// /}" ]] || kill -KILL $left 2>/dev/null || true
-  fi
+  end_leftover_jobs "Grid Engine job processes"
   log "cluster stopped"
 fi
 
@@ -80,8 +71,6 @@ if ((purge)); then
   if [[ -d "$STATE" ]]; then
     # only a directory that up.sh made (it has cluster.json or etc/queue), never / or the repo itself
     [[ -e "$STATE/cluster.json" || -e "$STATE/etc/queue" || -d "$STATE/log" ]] || die "refusing to delete $STATE: it does not look like a dev/sge state dir"
-    case "$STATE" in /|/root|/home|/tmp|/var|/usr|/etc|"$REPO_ROOT") die "refusing to delete $STATE" ;; esac
-    rm -rf "$STATE"
-    log "purged $STATE"
+    purge_state_dir
   fi
 fi

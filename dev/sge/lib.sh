@@ -11,8 +11,10 @@
 # (after checking that it still runs sge_qmaster/sge_execd), never by name.
 
 SGE_DEV_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-REPO_ROOT="$(cd "$SGE_DEV_DIR/../.." && pwd)"
-STATE="$(realpath -m "${PWLAB_SGE_STATE:-$REPO_ROOT/.state/sge}")"
+DEV_TAG=sge-dev
+# shellcheck source=../lib/common.sh
+source "$SGE_DEV_DIR/../lib/common.sh"
+STATE="$(state_dir sge "${PWLAB_SGE_STATE:-}")"
 
 # ---- settings (env overridable) ---------------------------------------------------------------
 TEST_USER="${PWLAB_SGE_USER:-${PWLAB_SLURM_USER:-pwlab}}"
@@ -23,7 +25,7 @@ H_RT="${PWLAB_SGE_H_RT:-01:00:00}"            # queue hard run-time limit (INFIN
 ROOT_SUBMIT="${PWLAB_SGE_ROOT_SUBMIT:-1}"      # 1: min_uid/min_gid 0, so root may submit too
 START_TIMEOUT="${PWLAB_SGE_TIMEOUT:-60}"
 SMOKE="${PWLAB_SGE_SMOKE:-1}"                  # 1: submit a smoke job (as the test user) after a (re)start
-SLURM_STATE_DIR="$(realpath -m "${PWLAB_SLURM_STATE:-$REPO_ROOT/.state/slurm}")"  # for the shared sshd
+SLURM_STATE_DIR="$(state_dir slurm "${PWLAB_SLURM_STATE:-}")"  # for the shared sshd
 
 QUEUE=all.q
 PE=smp
@@ -47,14 +49,6 @@ GLOBAL_LOCK="${PWLAB_SGE_LOCK:-/run/lock/pwlab-sge-dev.lock}"
 LOG="$STATE/log"
 SCRATCH="$STATE/scratch"
 
-EXIT_UNSUPPORTED=77
-SYS_PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
-export PATH="$SYS_PATH:$PATH"
-
-log()  { printf '[sge-dev] %s\n' "$*" >&2; }
-die()  { printf '[sge-dev] ERROR: %s\n' "$*" >&2; exit 1; }
-unsupported() { printf '[sge-dev] UNSUPPORTED: %s\n' "$*" >&2; exit "$EXIT_UNSUPPORTED"; }
-
 # The host name Grid Engine uses for this machine (resolved, aliased via host_aliases).
 MASTER_HOST="$(hostname 2>/dev/null || true)"
 # sge_execd names its spool dir after the host name it resolves for itself *before* applying
@@ -65,7 +59,7 @@ execd_host_spool() { # the spool dir of the running execd (or the newest one)
   local f pid
   for f in $(execd_pidfiles); do
     pid="$(head -n1 "$f" | tr -dc 0-9)"
-    if [[ -n "$pid" ]] && alive "$pid" && [[ "$(basename "$(readlink "/proc/$pid/exe" 2>/dev/null)")" == sge_execd ]]; then dirname "$f"; return 0; fi
+    if [[ -n "$pid" ]] && alive "$pid" && [[ "$(exe_name "$pid")" == sge_execd ]]; then dirname "$f"; return 0; fi
   done
   # shellcheck disable=SC2012
   f="$(ls -td "$EXECD_SPOOL"/*/ 2>/dev/null | head -n 1 || true)"
@@ -74,7 +68,13 @@ execd_host_spool() { # the spool dir of the running execd (or the newest one)
 
 # Environment for everything that talks to this cluster (the /usr/bin/q* wrappers would find
 # SGE_ROOT/SGE_CELL in /etc/default/gridengine; we pass them anyway, as a non-Debian site needs).
-sge_vars=(SGE_ROOT="$SGE_ROOT" SGE_CELL="$SGE_CELL" SGE_QMASTER_PORT="$QMASTER_PORT" SGE_EXECD_PORT="$EXECD_PORT")
+# set_sge_vars: (re)make sge_vars from the current ports (down.sh and check.sh take the running
+# cluster's ports from its env.sh).
+sge_vars=()
+set_sge_vars() {
+  sge_vars=(SGE_ROOT="$SGE_ROOT" SGE_CELL="$SGE_CELL" SGE_QMASTER_PORT="$QMASTER_PORT" SGE_EXECD_PORT="$EXECD_PORT")
+}
+set_sge_vars
 sge_env() { env -i PATH="$SYS_PATH" LANG=C.UTF-8 HOME=/root USER=root LOGNAME=root "${sge_vars[@]}" "$@"; }
 # as_user CMD...: run a command as the test user with the same environment
 as_user() {
@@ -82,9 +82,6 @@ as_user() {
   runuser -u "$TEST_USER" -- env -i PATH="$SYS_PATH" LANG=C.UTF-8 HOME="${home:-/}" USER="$TEST_USER" \
     LOGNAME="$TEST_USER" "${sge_vars[@]}" "$@"
 }
-
-# alive PID: the process exists and is not a zombie
-alive() { [[ -d "/proc/$1" ]] && [[ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" != Z ]]; }
 
 # daemon_pid qmaster|execd -> prints the PID from the daemon's own pid file if that process is
 # alive AND runs the expected executable (guards against PID reuse); returns 1 otherwise.
@@ -109,18 +106,9 @@ daemon_pid() {
 
 # stop_daemon qmaster|execd: SIGTERM by PID, wait, SIGKILL after $2 seconds (default 20)
 stop_daemon() {
-  local name="$1" t="${2:-20}" pid i
+  local name="$1" pid
   pid="$(daemon_pid "$name")" || return 0
-  kill -TERM "$pid" 2>/dev/null || true
-  for ((i = 0; i < t * 10; i++)); do
-    alive "$pid" || break
-    sleep 0.1
-  done
-  if alive "$pid"; then
-    log "sge_$name (pid $pid) ignored SIGTERM for $t s; sending SIGKILL"
-    kill -KILL "$pid" 2>/dev/null || true
-    sleep 0.2
-  fi
+  terminate_pid "$pid" "sge_$name" "${2:-20}"
   log "stopped sge_$name (pid $pid)"
 }
 
@@ -128,8 +116,8 @@ stop_daemon() {
 # <execd spool>/<host>/active_jobs/<job>; jobs carry SGE_JOB_SPOOL_DIR=<that dir>), excluding
 # this script's own ancestors.
 our_job_pids() {
-  local ancestors=" " p=$$ pid f
-  while [[ "$p" -gt 1 ]]; do ancestors+="$p "; p="$(awk '{print $4}' "/proc/$p/stat" 2>/dev/null || echo 1)"; done
+  local ancestors pid f
+  ancestors="$(own_ancestors)"
   {
     { find /proc -mindepth 2 -maxdepth 2 -name exe -lname '*/sge_shepherd' 2>/dev/null || true; } | while IFS= read -r f; do
       pid="$(cut -d/ -f3 <<<"$f")"
@@ -140,12 +128,6 @@ our_job_pids() {
     [[ "$ancestors" == *" $pid "* ]] || echo "$pid"
   done
   return 0
-}
-
-with_lock() {
-  mkdir -p "$(dirname "$GLOBAL_LOCK")"
-  exec 9>"$GLOBAL_LOCK"
-  flock -w 600 9 || die "another dev/sge up.sh/down.sh holds $GLOBAL_LOCK"
 }
 
 # registry of state dirs using this machine's cluster (so one checkout's down.sh does not stop
@@ -167,10 +149,4 @@ qi_state() {
   local out
   out="$(sge_env timeout 15 qstat -f -q "$QUEUE@$MASTER_HOST" -u '*' 2>/dev/null)" || { echo missing; return 0; }
   awk -v qi="$QUEUE@$MASTER_HOST" '$1 == qi { found = 1; st = (NF >= 6 ? $6 : ""); print st; exit } END { if (!found) print "missing" }' <<<"$out"
-}
-
-json_str() {
-  local s="$1"
-  s="${s//\\/\\\\}"; s="${s//\"/\\\"}"; s="${s//$'\n'/\\n}"; s="${s//$'\t'/\\t}"
-  printf '"%s"' "$s"
 }

@@ -9,87 +9,44 @@
 #             shows the tail of the relevant log).
 # See dev/sge/README.md for the settings (PWLAB_SGE_* env vars).
 set -Eeuo pipefail
-trap 'printf "[sge-dev] ERROR: %s failed at line %s: %s\n" "${BASH_SOURCE[0]##*/}" "$LINENO" "$BASH_COMMAND" >&2' ERR
 umask 022
 # shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+report_errors
 
 T0=$SECONDS
 KEEP_ON_FAILURE="${PWLAB_SGE_KEEP_ON_FAILURE:-0}"
 
 # ---- preflight ---------------------------------------------------------------------------------
-[[ "$(uname -s)" == Linux ]] || unsupported "needs Linux (found $(uname -s))"
-[[ "$(id -u)" == 0 ]] || unsupported "needs root (it installs packages, runs sge_qmaster/sge_execd and adds a test user); run: sudo $0"
-for v in QMASTER_PORT EXECD_PORT SLOTS; do
-  if ! [[ "${!v}" =~ ^[0-9]+$ ]] || (( ${!v} < 1 || ${!v} > 65535 )); then die "$v=${!v} is not a valid number"; fi
-done
-[[ "$TEST_USER" =~ ^[a-z_][a-z0-9_-]{0,30}$ && "$TEST_USER" != root ]] || die "PWLAB_SGE_USER='$TEST_USER' is not a valid non-root user name"
+require_linux_root "it installs packages, runs sge_qmaster/sge_execd and adds a test user"
+require_port QMASTER_PORT EXECD_PORT
+[[ "$SLOTS" =~ ^[1-9][0-9]{0,4}$ ]] || die "PWLAB_SGE_SLOTS=$SLOTS is not a valid number of slots"
+require_user_name "$TEST_USER" PWLAB_SGE_USER
 [[ "$H_RT" == INFINITY || "$H_RT" =~ ^[0-9]+(:[0-9]+){0,2}$ ]] || die "PWLAB_SGE_H_RT='$H_RT' is not INFINITY or [[h:]m:]s"
 [[ -n "$MASTER_HOST" ]] || unsupported "hostname is empty"
 HOST_IP="$( { getent ahostsv4 "$MASTER_HOST" 2>/dev/null || true; } | awk 'NR == 1 {print $1}')"
 [[ -n "$HOST_IP" ]] || unsupported "host name '$MASTER_HOST' does not resolve (getent ahostsv4); Grid Engine needs it in /etc/hosts or DNS"
 REVERSE_NAME="$( { getent hosts "$HOST_IP" 2>/dev/null || true; } | awk 'NR == 1 {print $2}')"
 
-with_lock   # serialize concurrent up.sh/down.sh (and apt) runs of every checkout on this machine
+with_lock "$GLOBAL_LOCK"   # serialize concurrent up.sh/down.sh (and apt) runs of every checkout on this machine
 mkdir -p "$STATE" "$LOG" "$SCRATCH"
 chmod 755 "$STATE" "$LOG"
 chmod 1777 "$SCRATCH"
 
 # ---- packages ----------------------------------------------------------------------------------
-PKGS=(gridengine-common gridengine-client gridengine-master gridengine-exec)
+PKGS=(gridengine-common gridengine-client gridengine-master gridengine-exec jq)
 need_cmds=(/usr/sbin/sge_qmaster /usr/sbin/sge_execd /usr/bin/qconf /usr/bin/qsub /usr/bin/qstat /usr/bin/qacct
-           /usr/bin/qdel /usr/bin/qhold /usr/bin/qrls /usr/bin/qhost runuser flock ss setsid)
-missing_pkgs=()
-if command -v dpkg-query >/dev/null 2>&1; then
-  for p in "${PKGS[@]}"; do
-    [[ "$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null)" == installed ]] || missing_pkgs+=("$p")
-  done
-else
-  for c in "${need_cmds[@]}"; do command -v "$c" >/dev/null 2>&1 || missing_pkgs+=("$c"); done
-fi
-if ((${#missing_pkgs[@]})); then
-  command -v apt-get >/dev/null 2>&1 || unsupported "Grid Engine missing (${missing_pkgs[*]}) and this is not a Debian/apt system; use Debian 12 (gridengine-master/-exec/-client 8.1.9)"
-  grep -qs '^12' /etc/debian_version \
-    || log "warning: not Debian 12 ($(cat /etc/debian_version 2>/dev/null || echo unknown)); tested with Debian 12's Son of Grid Engine 8.1.9 only"
-  log "installing missing packages: ${missing_pkgs[*]}"
-  # Answer the packages' debconf questions: configure a cluster (cell "default", this host as master).
+           /usr/bin/qdel /usr/bin/qhold /usr/bin/qrls /usr/bin/qhost runuser flock ss setsid jq)
+# Answer the packages' debconf questions: configure a cluster (cell "default", this host as master).
+before_install() {
+  local p
   for p in gridengine-common gridengine-master; do
     printf '%s shared/gridengineconfig boolean true\n%s shared/gridenginecell string %s\n%s shared/gridenginemaster string %s\n' \
       "$p" "$p" "$SGE_CELL" "$p" "$MASTER_HOST"
   done | debconf-set-selections
-  # Keep maintainer scripts from starting system-wide daemons (sge_qmaster/sge_execd via init
-  # scripts, exim4 pulled in by bsd-mailx): we start SGE ourselves, the MTA never.
-  made_policy=0
-  if [[ ! -e /usr/sbin/policy-rc.d ]]; then
-    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d && made_policy=1
-  fi
-  cleanup_policy() { if ((made_policy)); then rm -f /usr/sbin/policy-rc.d; fi; }
-  apt_install() {
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends -o DPkg::Lock::Timeout=300 \
-      gridengine-master gridengine-exec gridengine-client >&2
-  }
-  updated=0
-  for p in "${missing_pkgs[@]}"; do
-    if ! apt-cache show "$p" >/dev/null 2>&1; then
-      log "apt-get update (package lists do not know $p)"
-      apt-get update -q -o DPkg::Lock::Timeout=300 >&2 || log "warning: apt-get update reported errors"
-      updated=1; break
-    fi
-  done
-  if ! apt_install; then
-    if ((updated == 0)); then
-      log "install failed; running apt-get update and retrying once"
-      apt-get update -q -o DPkg::Lock::Timeout=300 >&2 || log "warning: apt-get update reported errors"
-      apt_install || { cleanup_policy; die "step 'install packages': apt-get install gridengine-master gridengine-exec gridengine-client failed (see above)"; }
-    else
-      cleanup_policy; die "step 'install packages': apt-get install gridengine-master gridengine-exec gridengine-client failed (see above)"
-    fi
-  fi
-  cleanup_policy
-fi
-for c in "${need_cmds[@]}"; do
-  command -v "$c" >/dev/null 2>&1 || die "command '$c' still missing after install"
-done
+}
+install_packages "Son of Grid Engine 8.1.9" "use Debian 12 (gridengine-master/-exec/-client 8.1.9)" \
+  "${PKGS[@]}" -- "${need_cmds[@]}"
 getent passwd "$ADMIN_USER" >/dev/null || die "user '$ADMIN_USER' missing (gridengine-common creates it)"
 SGE_VERSION="$(dpkg-query -W -f='${Version}' gridengine-master 2>/dev/null | sed 's/+.*//; s/-[^-]*$//' || true)"
 [[ -n "$SGE_VERSION" ]] || SGE_VERSION=unknown
@@ -256,7 +213,7 @@ probe_ssh() { # the Slurm test cluster's login sshd, if it runs and lets the tes
   local h p u k kh st; { read -r h; read -r p; read -r u; read -r k; read -r kh; read -r st; } <<<"$settings"
   if [[ "$u" != "$TEST_USER" ]]; then log "the Slurm cluster's ssh user is '$u', not '$TEST_USER': no ssh access reported"; return 0; fi
   [[ -n "$h" && -n "$p" && -r "$k" && -r "$kh" ]] || return 0
-  [[ -n "$(ss -Hltn "sport = :$p" 2>/dev/null)" ]] || { log "the Slurm cluster's sshd ($h:$p) is not running: no ssh access reported"; return 0; }
+  port_in_use "$p" || { log "the Slurm cluster's sshd ($h:$p) is not running: no ssh access reported"; return 0; }
   # plain qstat (the Debian wrappers find SGE_ROOT/SGE_CELL themselves) and with explicit env
   if ! out="$(timeout 20 ssh -i "$k" -p "$p" -o BatchMode=yes -o StrictHostKeyChecking=yes -o UserKnownHostsFile="$kh" \
       -o ConnectTimeout=5 "$u@$h" "env SGE_ROOT=$SGE_ROOT SGE_CELL=$SGE_CELL SGE_QMASTER_PORT=$QMASTER_PORT qstat -u $TEST_USER >/dev/null && qstat -xml -u $TEST_USER >/dev/null && echo qstat-ok" 2>&1)" \
@@ -264,22 +221,15 @@ probe_ssh() { # the Slurm test cluster's login sshd, if it runs and lets the tes
     log "warning: ssh $u@$h:$p works? 'qstat' over it failed: $(tail -n 3 <<<"$out" | tr '\n' ' ')"
     return 0
   fi
-  SSH_JSON="$(cat <<JSON
-{
-    "host": $(json_str "$h"),
-    "port": $p,
-    "username": $(json_str "$u"),
-    "key_file": $(json_str "$k"),
-    "public_key_file": $(json_str "$k.pub"),
-    "known_hosts": $(json_str "$kh"),
-    "provided_by": "dev/slurm (the Slurm test cluster's login sshd)",
-    "slurm_state_dir": $(json_str "$st"),
-    "sets_sge_env": false,
-    "env_needed": {"SGE_ROOT": $(json_str "$SGE_ROOT"), "SGE_CELL": $(json_str "$SGE_CELL"), "SGE_QMASTER_PORT": "$QMASTER_PORT"},
-    "sftp": true
-  }
-JSON
-)"
+  # shellcheck disable=SC2016  # $names are jq variables
+  SSH_JSON="$(jq -n --arg host "$h" --argjson port "$p" --arg user "$u" --arg key "$k" --arg known_hosts "$kh" \
+    --arg slurm_state "$st" --arg sge_root "$SGE_ROOT" --arg sge_cell "$SGE_CELL" --arg qmaster_port "$QMASTER_PORT" '{
+      host: $host, port: $port, username: $user, key_file: $key, public_key_file: "\($key).pub",
+      known_hosts: $known_hosts, provided_by: "dev/slurm (the Slurm test cluster'"'"'s login sshd)",
+      slurm_state_dir: $slurm_state, sets_sge_env: false,
+      env_needed: {SGE_ROOT: $sge_root, SGE_CELL: $sge_cell, SGE_QMASTER_PORT: $qmaster_port},
+      sftp: true
+    }')"
   SSH_ENV="export PWLAB_SGE_SSH_HOST='$h'
 export PWLAB_SGE_SSH_PORT='$p'
 export PWLAB_SGE_SSH_KEY='$k'
@@ -316,53 +266,46 @@ pwlab_sge_as_user() { runuser -u '$TEST_USER' -- env SGE_ROOT='$SGE_ROOT' SGE_CE
 $SSH_ENV
 ENV
   mv "$STATE/env.sh.tmp" "$STATE/env.sh"
-  cat >"$STATE/cluster.json.tmp" <<JSON
-{
-  "name": "pwlab-sge",
-  "kind": "sge",
-  "sge_version": $(json_str "$SGE_VERSION"),
-  "state_dir": $(json_str "$STATE"),
-  "sge_root": $(json_str "$SGE_ROOT"),
-  "sge_cell": $(json_str "$SGE_CELL"),
-  "env": {"SGE_ROOT": $(json_str "$SGE_ROOT"), "SGE_CELL": $(json_str "$SGE_CELL"), "SGE_QMASTER_PORT": "$QMASTER_PORT", "SGE_EXECD_PORT": "$EXECD_PORT"},
-  "bin_dir": "/usr/bin",
-  "qmaster": {"host": $(json_str "$MASTER_HOST"), "address": $(json_str "$HOST_IP"), "port": $QMASTER_PORT},
-  "qmaster_host": $(json_str "$MASTER_HOST"),
-  "execd_port": $EXECD_PORT,
-  "user": $(json_str "$TEST_USER"),
-  "user_uid": $TEST_UID,
-  "user_home": $(json_str "$TEST_HOME"),
-  "scratch_dir": $(json_str "$SCRATCH"),
-  "root_can_submit": $([[ "$ROOT_SUBMIT" == 1 ]] && echo true || echo false),
-  "min_uid": $MIN_ID,
-  "default_queue": $(json_str "$QUEUE"),
-  "queue_names": [$(json_str "$QUEUE")],
-  "queues": {
-    $(json_str "$QUEUE"): {"hosts": [$(json_str "$MASTER_HOST")], "slots": $SLOTS, "pe_list": [$(json_str "$PE")], "h_rt": $(json_str "$H_RT"), "h_rt_seconds": $(h_rt_seconds), "qtype": "BATCH INTERACTIVE"}
-  },
-  "pe_names": [$(json_str "$PE")],
-  "pes": {
-    $(json_str "$PE"): {"slots": $PE_SLOTS, "allocation_rule": "\$pe_slots", "control_slaves": true, "queues": [$(json_str "$QUEUE")]}
-  },
-  "slots": $SLOTS,
-  "hosts": {$(json_str "$MASTER_HOST"): {"slots": $SLOTS, "cpus": $cpus}},
-  "scheduler": {"schedule_interval": "0:0:1", "flush_submit_sec": 1, "flush_finish_sec": 1, "schedd_job_info": true, "accounting_flush_time": "00:00:01"},
-  "accounting_file": $(json_str "$ACCOUNTING"),
-  "history_command": ["qacct", "-j"],
-  "submit_command": ["qsub", "-terse"],
-  "ssh": $SSH_JSON,
-  "spool_dir": $(json_str "$SPOOL"),
-  "logs": {
-    "dir": $(json_str "$LOG"),
-    "qmaster": $(json_str "$QMASTER_SPOOL/messages"),
-    "execd": $(json_str "$(execd_host_spool)/messages"),
-    "qmaster_start": $(json_str "$LOG/qmaster.out"),
-    "execd_start": $(json_str "$LOG/execd.out")
-  },
-  "pid_files": {"qmaster": $(json_str "$QMASTER_PIDFILE"), "execd": $(json_str "$EXECD_PIDFILE_GLOB")}
-}
-JSON
-  mv "$STATE/cluster.json.tmp" "$STATE/cluster.json"
+  # shellcheck disable=SC2016  # $names are jq variables
+  write_json "$STATE/cluster.json" \
+    --arg version "$SGE_VERSION" --arg state "$STATE" --arg sge_root "$SGE_ROOT" --arg sge_cell "$SGE_CELL" \
+    --arg qmaster_port "$QMASTER_PORT" --arg execd_port "$EXECD_PORT" \
+    --arg host "$MASTER_HOST" --arg address "$HOST_IP" --arg user "$TEST_USER" --argjson uid "$TEST_UID" \
+    --arg home "$TEST_HOME" --arg scratch "$SCRATCH" --argjson root_submit "$(json_bool "$ROOT_SUBMIT")" \
+    --argjson min_uid "$MIN_ID" --arg queue "$QUEUE" --argjson slots "$SLOTS" --arg pe "$PE" \
+    --argjson pe_slots "$PE_SLOTS" --arg h_rt "$H_RT" --argjson h_rt_seconds "$(h_rt_seconds)" \
+    --argjson cpus "$cpus" --arg accounting "$ACCOUNTING" --argjson ssh "$SSH_JSON" --arg spool "$SPOOL" \
+    --arg log "$LOG" --arg qmaster_spool "$QMASTER_SPOOL" --arg execd_spool "$(execd_host_spool)" \
+    --arg qmaster_pidfile "$QMASTER_PIDFILE" --arg execd_pidfiles "$EXECD_PIDFILE_GLOB" '{
+      name: "pwlab-sge", kind: "sge", sge_version: $version, state_dir: $state,
+      sge_root: $sge_root, sge_cell: $sge_cell,
+      env: {SGE_ROOT: $sge_root, SGE_CELL: $sge_cell, SGE_QMASTER_PORT: $qmaster_port,
+            SGE_EXECD_PORT: $execd_port},
+      bin_dir: "/usr/bin",
+      qmaster: {host: $host, address: $address, port: ($qmaster_port | tonumber)},
+      qmaster_host: $host,
+      execd_port: ($execd_port | tonumber),
+      user: $user, user_uid: $uid, user_home: $home, scratch_dir: $scratch,
+      root_can_submit: $root_submit, min_uid: $min_uid,
+      default_queue: $queue, queue_names: [$queue],
+      queues: {($queue): {hosts: [$host], slots: $slots, pe_list: [$pe], h_rt: $h_rt,
+                          h_rt_seconds: $h_rt_seconds, qtype: "BATCH INTERACTIVE"}},
+      pe_names: [$pe],
+      pes: {($pe): {slots: $pe_slots, allocation_rule: "$pe_slots", control_slaves: true,
+                    queues: [$queue]}},
+      slots: $slots,
+      hosts: {($host): {slots: $slots, cpus: $cpus}},
+      scheduler: {schedule_interval: "0:0:1", flush_submit_sec: 1, flush_finish_sec: 1,
+                  schedd_job_info: true, accounting_flush_time: "00:00:01"},
+      accounting_file: $accounting,
+      history_command: ["qacct", "-j"],
+      submit_command: ["qsub", "-terse"],
+      ssh: $ssh,
+      spool_dir: $spool,
+      logs: {dir: $log, qmaster: "\($qmaster_spool)/messages", execd: "\($execd_spool)/messages",
+             qmaster_start: "\($log)/qmaster.out", execd_start: "\($log)/execd.out"},
+      pid_files: {qmaster: $qmaster_pidfile, execd: $execd_pidfiles}
+    }'
   chmod 644 "$STATE/env.sh" "$STATE/cluster.json"
   users_add
 }
@@ -383,12 +326,7 @@ STARTED=()
 fail() { # message, log files to show
   local msg="$1"; shift
   printf '[sge-dev] ERROR: %s\n' "$msg" >&2
-  local f
-  for f in "$@"; do
-    [[ -s "$f" ]] || continue
-    printf '[sge-dev] ---- last lines of %s ----\n' "$f" >&2
-    tail -n 25 "$f" >&2
-  done
+  print_log_tails "$@"
   printf '[sge-dev] logs: %s/, %s/messages, %s/messages\n' "$LOG" "$QMASTER_SPOOL" "$(execd_host_spool)" >&2
   if [[ "$KEEP_ON_FAILURE" != 1 ]] && ((${#STARTED[@]})); then
     log "stopping what this run started (set PWLAB_SGE_KEEP_ON_FAILURE=1 to keep it for debugging)"
@@ -413,24 +351,34 @@ if daemon_pid qmaster >/dev/null && ! qmaster_ok; then
   stop_daemon execd; stop_daemon qmaster 30
 fi
 
-port_free() { [[ -z "$(ss -Hltn "sport = :$1" 2>/dev/null)" ]]; }
-qmaster_started=0
-if ! daemon_pid qmaster >/dev/null; then
-  port_free "$QMASTER_PORT" || die "step 'start sge_qmaster': port $QMASTER_PORT is in use by another program (ss -ltnp 'sport = :$QMASTER_PORT'); choose another with PWLAB_SGE_QMASTER_PORT=<port>"
-  if daemon_pid execd >/dev/null; then stop_daemon execd; fi
-  rm -f "$QMASTER_PIDFILE" "$QMASTER_SPOOL/lock"
-  log "starting sge_qmaster"
-  # it daemonizes; the parent returns once the master is initialized (or failed)
+# the daemon's own log (in its spool dir, once it has one)
+qmaster_log() { echo "$QMASTER_SPOOL/messages"; }
+execd_log() { echo "$(execd_host_spool)/messages"; }
+# start_daemon qmaster|execd PORT PORT_SETTING PID_FILES: start sge_<name> (it daemonizes; the
+# parent returns once the daemon is initialized, or failed) and wait for its pid file.
+start_daemon() {
+  local name="$1" port="$2" setting="$3" pidfiles="$4" deadline
+  ! port_in_use "$port" || fail "step 'start sge_$name': port $port is in use by another program (ss -ltnp 'sport = :$port'); choose another with $setting=<port>"
+  log "starting sge_$name"
+  # shellcheck disable=SC2154  # sge_vars: set by lib.sh (set_sge_vars), which shellcheck misses
   if ! (cd / && exec setsid timeout 120 env -i PATH="$SYS_PATH" LANG=C.UTF-8 HOME=/root "${sge_vars[@]}" \
-        /usr/sbin/sge_qmaster </dev/null >>"$LOG/qmaster.out" 2>&1 9>&-); then
-    fail "step 'start sge_qmaster': it exited with an error" "$LOG/qmaster.out" "$QMASTER_SPOOL/messages" "$(tmp_messages qmaster)"
+        "/usr/sbin/sge_$name" </dev/null >>"$LOG/$name.out" 2>&1 9>&-); then
+    fail "step 'start sge_$name': it exited with an error" "$LOG/$name.out" "$("${name}_log")" "$(tmp_messages "$name")"
   fi
   deadline=$((SECONDS + START_TIMEOUT))
-  until daemon_pid qmaster >/dev/null; do
-    ((SECONDS < deadline)) || fail "step 'start sge_qmaster': no live sge_qmaster in $QMASTER_PIDFILE after ${START_TIMEOUT}s" "$LOG/qmaster.out" "$QMASTER_SPOOL/messages" "$(tmp_messages qmaster)"
+  until daemon_pid "$name" >/dev/null; do
+    ((SECONDS < deadline)) || fail "step 'start sge_$name': no live sge_$name in $pidfiles after ${START_TIMEOUT}s" "$LOG/$name.out" "$("${name}_log")" "$(tmp_messages "$name")"
     sleep 0.1
   done
-  STARTED+=(qmaster); qmaster_started=1
+  STARTED+=("$name")
+}
+
+qmaster_started=0
+if ! daemon_pid qmaster >/dev/null; then
+  if daemon_pid execd >/dev/null; then stop_daemon execd; fi
+  rm -f "$QMASTER_PIDFILE" "$QMASTER_SPOOL/lock"
+  start_daemon qmaster "$QMASTER_PORT" PWLAB_SGE_QMASTER_PORT "$QMASTER_PIDFILE"
+  qmaster_started=1
 fi
 deadline=$((SECONDS + START_TIMEOUT))
 until qmaster_ok; do
@@ -485,19 +433,8 @@ if ((qmaster_started)) && daemon_pid execd >/dev/null; then
   stop_daemon execd
 fi
 if ! daemon_pid execd >/dev/null; then
-  port_free "$EXECD_PORT" || fail "step 'start sge_execd': port $EXECD_PORT is in use by another program (ss -ltnp 'sport = :$EXECD_PORT'); choose another with PWLAB_SGE_EXECD_PORT=<port>"
   rm -f "$EXECD_SPOOL"/*/execd.pid
-  log "starting sge_execd"
-  if ! (cd / && exec setsid timeout 120 env -i PATH="$SYS_PATH" LANG=C.UTF-8 HOME=/root "${sge_vars[@]}" \
-        /usr/sbin/sge_execd </dev/null >>"$LOG/execd.out" 2>&1 9>&-); then
-    fail "step 'start sge_execd': it exited with an error" "$LOG/execd.out" "$(execd_host_spool)/messages" "$(tmp_messages execd)"
-  fi
-  deadline=$((SECONDS + START_TIMEOUT))
-  until daemon_pid execd >/dev/null; do
-    ((SECONDS < deadline)) || fail "step 'start sge_execd': no live sge_execd in $EXECD_PIDFILE_GLOB after ${START_TIMEOUT}s" "$LOG/execd.out" "$(execd_host_spool)/messages" "$(tmp_messages execd)"
-    sleep 0.1
-  done
-  STARTED+=(execd)
+  start_daemon execd "$EXECD_PORT" PWLAB_SGE_EXECD_PORT "$EXECD_PIDFILE_GLOB"
 fi
 # queue instance usable: known, not unknown (u), not in error (E), not disabled (d)
 deadline=$((SECONDS + START_TIMEOUT)); cleared=0

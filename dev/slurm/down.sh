@@ -8,9 +8,9 @@
 # Running jobs are cancelled first; step daemons / job processes of THIS cluster that outlive
 # their slurmd (found by SLURM_CONF=<this cluster's slurm.conf> in their environment) are ended too.
 set -Eeuo pipefail
-trap 'printf "[slurm-dev] ERROR: %s failed at line %s: %s\n" "${BASH_SOURCE[0]##*/}" "$LINENO" "$BASH_COMMAND" >&2' ERR
 # shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+report_errors
 
 purge=0; lock=1
 for a in "$@"; do
@@ -23,7 +23,7 @@ for a in "$@"; do
 done
 [[ "$(id -u)" == 0 ]] || unsupported "needs root (the daemons run as root/slurm/munge)"
 if [[ ! -d "$STATE" ]]; then log "nothing to stop: $STATE does not exist"; exit 0; fi
-((lock == 0)) || with_lock
+((lock == 0)) || with_lock "$STATE/.lock"
 
 # 1. cancel jobs while the controller still runs, so their steps end cleanly
 if pid_of slurmctld >/dev/null && pid_of munged >/dev/null && [[ -r "$CONF" ]]; then
@@ -45,23 +45,12 @@ for name in sshd slurmrestd slurmctld $(printf 'slurmd-%s ' "${ALL_NODES[@]}") s
 done
 
 # 3. leftovers of this cluster's jobs (slurmstepd keeps running when slurmd stops)
-left="$(our_job_pids | tr '\n' ' ')"
-if [[ -n "${left// /}" ]]; then
-  log "ending leftover job processes of this cluster: $left"
-  # shellcheck disable=SC2086
-  kill -TERM $left 2>/dev/null || true
-  sleep 1
-  left="$(our_job_pids | tr '\n' ' ')"
-  # shellcheck disable=SC2086
-  [[ -z "${left// /}" ]] || kill -KILL $left 2>/dev/null || true
-fi
+end_leftover_jobs "job processes of this cluster"
 rm -f "$STATE"/run/*.pid "$MUNGE_DIR/munged.pid" "$DB_DIR/mariadbd.pid" 2>/dev/null || true
 
 if ((purge)); then
   # only a directory that up.sh made (it has etc/slurm.conf or pids/), never / or the repo itself
   [[ -e "$STATE/etc/slurm.conf" || -d "$STATE/pids" ]] || die "refusing to delete $STATE: it does not look like a cluster state dir"
-  case "$STATE" in /|/root|/home|/tmp|/var|/usr|/etc|"$REPO_ROOT") die "refusing to delete $STATE" ;; esac
-  rm -rf "$STATE"
-  log "purged $STATE"
+  purge_state_dir
 fi
 log "cluster stopped"

@@ -12,5 +12,6 @@ if [ -r "$_pwlab_state/env.sh" ]; then
 else
   echo "no development cluster state at $_pwlab_state: run dev/slurm/up.sh first" >&2
   unset _pwlab_repo _pwlab_state
+  # shellcheck disable=SC2317  # reached when the file is run instead of sourced
   return 1 2>/dev/null || exit 1
 fi

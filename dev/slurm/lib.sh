@@ -7,8 +7,10 @@
 # with setsid, and its PID recorded in <state>/pids/<name>.pid; it is stopped by that PID only.
 
 SLURM_DEV_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-REPO_ROOT="$(cd "$SLURM_DEV_DIR/../.." && pwd)"
-STATE="$(realpath -m "${PWLAB_SLURM_STATE:-$REPO_ROOT/.state/slurm}")"
+DEV_TAG=slurm-dev
+# shellcheck source=../lib/common.sh
+source "$SLURM_DEV_DIR/../lib/common.sh"
+STATE="$(state_dir slurm "${PWLAB_SLURM_STATE:-}")"
 
 # ---- settings (env overridable) ---------------------------------------------------------------
 CLUSTER_NAME="${PWLAB_SLURM_CLUSTER:-pwlab}"
@@ -51,16 +53,6 @@ QOS_ONE_JOB=onejob                                  # MaxJobsPerUser=1 -> QOSMax
 ACCOUNT_TINY=tiny                                   # GrpTRES=cpu=2 -> AssocGrpCpuLimit
 SCRATCH="$STATE/scratch"
 
-# exit codes: 77 = this machine cannot run the cluster (skip), 1 = failed to start / unhealthy
-EXIT_UNSUPPORTED=77
-
-SYS_PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
-export PATH="$SYS_PATH:$PATH"
-
-log()  { printf '[slurm-dev] %s\n' "$*" >&2; }
-die()  { printf '[slurm-dev] ERROR: %s\n' "$*" >&2; exit 1; }
-unsupported() { printf '[slurm-dev] UNSUPPORTED: %s\n' "$*" >&2; exit "$EXIT_UNSUPPORTED"; }
-
 # Daemon names this tooling manages, in start order; the expected executable of each.
 daemon_names() {
   echo munged mariadb slurmdbd slurmctld
@@ -91,16 +83,12 @@ pid_of() {
   echo "$pid"
 }
 
-# alive PID: the process exists and is not a zombie (an exited daemon whose parent -- init here --
-# has not reaped yet; some container inits reap only every few seconds)
-alive() { [[ -d "/proc/$1" ]] && [[ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" != Z ]]; }
-
 # Environment for everything that talks to this cluster.
 slurm_env() { env -i PATH="$SYS_PATH" LANG=C.UTF-8 HOME=/root SLURM_CONF="$CONF" "$@"; }
 
 # Stop one managed daemon by its recorded PID: TERM, wait, then KILL.
 stop_daemon() {
-  local name="$1" pid i children=""
+  local name="$1" pid children=""
   if [[ -r "$PIDS/$name.pid" ]] && ! pid_of "$name" >/dev/null; then
     pid="$(tr -dc 0-9 <"$PIDS/$name.pid")"
     if [[ -n "$pid" ]] && alive "$pid"; then
@@ -109,19 +97,11 @@ stop_daemon() {
   fi
   if pid="$(pid_of "$name")"; then
     [[ "$name" == sshd ]] && children="$(ps -o pid= --ppid "$pid" 2>/dev/null | tr -s ' \n' ' ' || true)"
-    kill -TERM "$pid" 2>/dev/null || true
-    for ((i = 0; i < 100; i++)); do
-      alive "$pid" || break
-      sleep 0.1
-    done
-    if alive "$pid"; then
-      log "$name (pid $pid) ignored SIGTERM for 10 s; sending SIGKILL"
-      kill -KILL "$pid" 2>/dev/null || true
-    fi
+    terminate_pid "$pid" "$name" 10
     # per-connection sshd processes outlive the listener: end the ones it had forked
     local c
     for c in $children; do
-      [[ "$(basename "$(readlink "/proc/$c/exe" 2>/dev/null)")" == sshd ]] && kill -TERM "$c" 2>/dev/null || true
+      [[ "$(exe_name "$c")" == sshd ]] && kill -TERM "$c" 2>/dev/null || true
     done
     log "stopped $name (pid $pid)"
   fi
@@ -131,26 +111,14 @@ stop_daemon() {
 # PIDs of job step daemons / job processes of THIS cluster (found by SLURM_CONF=<our conf> in
 # their environment), excluding this script's own ancestors.
 our_job_pids() {
-  local ancestors=" " p=$$ pid exe env
-  while [[ "$p" -gt 1 ]]; do ancestors+="$p "; p="$(awk '{print $4}' "/proc/$p/stat" 2>/dev/null || echo 1)"; done
+  local ancestors pid exe env d
+  ancestors="$(own_ancestors)"
   for d in /proc/[0-9]*; do
     pid="${d#/proc/}"
     [[ "$ancestors" == *" $pid "* ]] && continue
     env="$( { tr '\0' '\n' <"$d/environ"; } 2>/dev/null)" || continue
     grep -qxF "SLURM_CONF=$CONF" <<<"$env" || continue
-    exe="$(basename "$(readlink "$d/exe" 2>/dev/null)")"
+    exe="$(exe_name "$pid")"
     if [[ "$exe" == slurmstepd* ]] || grep -q '^SLURM_JOB_ID=' <<<"$env"; then echo "$pid"; fi
   done
-}
-
-with_lock() {
-  mkdir -p "$STATE"
-  exec 9>"$STATE/.lock"
-  flock -w 600 9 || die "another up.sh/down.sh holds $STATE/.lock"
-}
-
-json_str() {
-  local s="$1"
-  s="${s//\\/\\\\}"; s="${s//\"/\\\"}"; s="${s//$'\n'/\\n}"; s="${s//$'\t'/\\t}"
-  printf '"%s"' "$s"
 }

@@ -8,69 +8,28 @@
 #             1 failed to start (the message names the log file to read).
 # See dev/slurm/README.md for the settings (PWLAB_SLURM_* env vars).
 set -Eeuo pipefail
-trap 'printf "[slurm-dev] ERROR: %s failed at line %s: %s\n" "${BASH_SOURCE[0]##*/}" "$LINENO" "$BASH_COMMAND" >&2' ERR
 umask 022
 # shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+report_errors
 
 T0=$SECONDS
 KEEP_ON_FAILURE="${PWLAB_SLURM_KEEP_ON_FAILURE:-0}"
 
 # ---- preflight ---------------------------------------------------------------------------------
-[[ "$(uname -s)" == Linux ]] || unsupported "needs Linux (found $(uname -s))"
-[[ "$(id -u)" == 0 ]] || unsupported "needs root (it installs packages, runs slurmd as root and adds a test user); run: sudo $0"
-for v in CTLD_PORT SLURMD_PORT REST_PORT SSH_PORT DBD_PORT; do
-  [[ "${!v}" =~ ^[0-9]+$ ]] && (( ${!v} > 0 && ${!v} < 65536 )) || die "port $v=${!v} is not a valid port number"
-done
-[[ "$TEST_USER" =~ ^[a-z_][a-z0-9_-]{0,30}$ && "$TEST_USER" != root ]] || die "PWLAB_SLURM_USER='$TEST_USER' is not a valid non-root user name"
+require_linux_root "it installs packages, runs slurmd as root and adds a test user"
+require_port CTLD_PORT SLURMD_PORT REST_PORT SSH_PORT DBD_PORT
+require_user_name "$TEST_USER" PWLAB_SLURM_USER
 
-with_lock   # serialize concurrent up.sh/down.sh (and apt) runs
+with_lock "$STATE/.lock"   # serialize concurrent up.sh/down.sh (and apt) runs
 
 # ---- packages ----------------------------------------------------------------------------------
 PKGS=(slurm-wlm slurmctld slurmd slurm-client slurmrestd slurm-wlm-basic-plugins slurm-wlm-jwt-plugin
-      slurmdbd mariadb-server munge openssh-server curl)
+      slurmdbd mariadb-server munge openssh-server curl jq)
 need_cmds=(munged munge unmunge slurmctld slurmd slurmrestd slurmdbd sbatch srun squeue sinfo scontrol sacct sacctmgr
-           mariadbd mariadb-install-db mariadb /usr/sbin/sshd ssh ssh-keygen curl setpriv flock)
-missing_pkgs=()
-if command -v dpkg-query >/dev/null 2>&1; then
-  for p in "${PKGS[@]}"; do
-    [[ "$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null)" == installed ]] || missing_pkgs+=("$p")
-  done
-else
-  for c in "${need_cmds[@]}"; do command -v "$c" >/dev/null 2>&1 || missing_pkgs+=("$c"); done
-fi
-if ((${#missing_pkgs[@]})); then
-  command -v apt-get >/dev/null 2>&1 || unsupported "Slurm/munge/sshd missing (${missing_pkgs[*]}) and this is not a Debian/apt system; install Debian 12's slurm-wlm 22.05, slurmrestd, munge, openssh-server or use a Debian 12 machine"
-  [[ -r /etc/debian_version ]] && grep -q '^12' /etc/debian_version \
-    || log "warning: not Debian 12 ($(cat /etc/debian_version 2>/dev/null || echo unknown)); tested with Debian 12's Slurm 22.05 only"
-  log "installing missing packages: ${missing_pkgs[*]}"
-  # Keep package maintainer scripts from starting system-wide daemons (sshd on :22, munged,
-  # mariadb, slurmdbd, ...).
-  made_policy=0
-  if [[ ! -e /usr/sbin/policy-rc.d ]]; then
-    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d && made_policy=1
-  fi
-  apt_install() { DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing_pkgs[@]}"; }
-  updated=0
-  for p in "${missing_pkgs[@]}"; do
-    if ! apt-cache show "$p" >/dev/null 2>&1; then
-      log "apt-get update (package lists do not know $p)"; apt-get update || log "warning: apt-get update reported errors"; updated=1; break
-    fi
-  done
-  if ! apt_install; then
-    if ((updated == 0)); then
-      log "install failed; running apt-get update and retrying once"
-      apt-get update || log "warning: apt-get update reported errors"
-      apt_install || { ((made_policy)) && rm -f /usr/sbin/policy-rc.d; die "apt-get install ${missing_pkgs[*]} failed (see above)"; }
-    else
-      ((made_policy)) && rm -f /usr/sbin/policy-rc.d; die "apt-get install ${missing_pkgs[*]} failed (see above)"
-    fi
-  fi
-  ((made_policy)) && rm -f /usr/sbin/policy-rc.d
-fi
-for c in "${need_cmds[@]}"; do
-  command -v "$c" >/dev/null 2>&1 || die "command '$c' still missing after install"
-done
+           mariadbd mariadb-install-db mariadb /usr/sbin/sshd ssh ssh-keygen curl setpriv flock jq)
+install_packages "Slurm 22.05" "install Debian 12's slurm-wlm 22.05, slurmrestd, munge, openssh-server or use a Debian 12 machine" \
+  "${PKGS[@]}" -- "${need_cmds[@]}"
 SLURM_VERSION="$(slurmctld -V 2>/dev/null | awk '{print $2}')"
 PLUGIN_DIR=""
 for d in /usr/lib/x86_64-linux-gnu/slurm-wlm /usr/lib/*/slurm-wlm /usr/lib/slurm /usr/lib64/slurm /usr/local/lib/slurm; do
@@ -81,6 +40,7 @@ if [[ -n "${PWLAB_SLURM_REST_PLUGINS:-}" ]]; then
   REST_PLUGINS="$PWLAB_SLURM_REST_PLUGINS"
 else
   # the openapi/vX plugins (not the openapi/dbvX ones: those need slurmdbd)
+  # shellcheck disable=SC2012  # plugin file names are plain (openapi_v0.0.38.so)
   REST_PLUGINS="$(cd "$PLUGIN_DIR" && ls openapi_v*.so 2>/dev/null | sed -e 's/\.so$//' -e 's/^openapi_/openapi\//' -e 's/_/./g' | sort -rV | paste -sd, -)"
   [[ -n "$REST_PLUGINS" ]] || REST_PLUGINS="openapi/v0.0.38,openapi/v0.0.37,openapi/v0.0.36"
 fi
@@ -305,89 +265,77 @@ pwlab_slurm_token() { scontrol token "username=\${1:-$TEST_USER}" "lifespan=\${2
 pwlab_slurm_ssh() { ssh -i '$CLIENT_KEY' -p '$SSH_PORT' -o BatchMode=yes -o StrictHostKeyChecking=yes -o UserKnownHostsFile='$KNOWN_HOSTS' '$TEST_USER@127.0.0.1' "\$@"; }
 ENV
   mv "$STATE/env.sh.tmp" "$STATE/env.sh"
-  local versions_json
-  versions_json="$(for v in $REST_VERSIONS; do json_str "$v"; echo; done | paste -sd, -)"
-  cat >"$STATE/cluster.json.tmp" <<JSON
-{
-  "name": $(json_str "$CLUSTER_NAME"),
-  "kind": "slurm",
-  "slurm_version": $(json_str "$SLURM_VERSION"),
-  "state_dir": $(json_str "$STATE"),
-  "slurm_conf": $(json_str "$CONF"),
-  "env": {"SLURM_CONF": $(json_str "$CONF")},
-  "controller": {"host": $(json_str "$CTLD_HOST"), "address": "127.0.0.1", "port": $CTLD_PORT},
-  "user": $(json_str "$TEST_USER"),
-  "user_home": $(json_str "$TEST_HOME"),
-  "scratch_dir": $(json_str "$SCRATCH"),
-  "default_partition": "debug",
-  "partitions": {
-    "debug": {"nodes": ["$MAIN_NODE"], "default": true, "max_time_minutes": 30},
-    "gpu": {"nodes": ["$MAIN_NODE"], "default": false, "max_time_minutes": 60, "gres": "gpu:tesla:2"},
-    "multi": {"nodes": [$(printf '"%s",' "${EXTRA_NODES[@]}" | sed 's/,$//')], "default": false, "max_time_minutes": 60, "deny_accounts": ["guest"]},
-    "proj": {"nodes": [$(printf '"%s",' "${EXTRA_NODES[@]}" | sed 's/,$//')], "default": false, "max_time_minutes": 20, "accounts": ["physics", "chem"], "qos": ["normal", "high"]}
-  },
-  "nodes": {
-    "$MAIN_NODE": {"cpus": 8, "memory_mb": 8000, "gpus": 2, "gpu_type": "tesla", "port": $(node_port "$MAIN_NODE")},
-$(for n in "${EXTRA_NODES[@]}"; do printf '    "%s": {"cpus": 2, "memory_mb": 2000, "gpus": 0, "port": %s},\n' "$n" "$(node_port "$n")"; done | sed '$ s/,$//')
-  },
-  "node_hostnames": $([[ "$NODE_HOSTNAMES" == 1 ]] && echo true || echo false),
-  "jobcomp_file": $(json_str "$JOBCOMP"),
-  "history_command": ["sacct", "-P"],
-  "jobcomp_history_command": ["sacct", "-c", "-P"],
-  "accounting": {
-    "storage": "slurmdbd",
-    "dbd_port": $DBD_PORT,
-    "enforce": ["associations", "limits", "qos"],
-    "accounts": [$(printf '"%s",' "${ACCOUNTS[@]}" "$ACCOUNT_TINY" | sed 's/,$//')],
-    "default_account": $(json_str "${ACCOUNTS[0]}"),
-    "users": [$(json_str "$TEST_USER"), "root"],
-    "qos": [$(printf '"%s",' "${QOS_GRANTED[@]}" "$QOS_ONE_JOB" | sed 's/,$//')],
-    "default_qos": $(json_str "${QOS_GRANTED[0]}"),
-    "restricted_qos": [$(json_str "$QOS_RESTRICTED")],
-    "limited_qos": {$(json_str "$QOS_ONE_JOB"): {"max_jobs_per_user": 1}},
-    "limited_accounts": {$(json_str "$ACCOUNT_TINY"): {"grp_cpus": 2}},
-    "db_socket": $(json_str "$DB_SOCKET")
-  },
-  "munge_socket": $(json_str "$MUNGE_SOCKET"),
-  "rest": {
-    "url": "http://127.0.0.1:$REST_PORT",
-    "host": "127.0.0.1",
-    "port": $REST_PORT,
-    "api_version": $(json_str "$REST_API"),
-    "api_versions": [$versions_json],
-    "auth": "jwt",
-    "user_header": "X-SLURM-USER-NAME",
-    "token_header": "X-SLURM-USER-TOKEN",
-    "token_command": ["scontrol", "token", "username=$TEST_USER", "lifespan=3600"],
-    "token_command_env": {"SLURM_CONF": $(json_str "$CONF")},
-    "token_output_prefix": "SLURM_JWT="
-  },
-  "ssh": {
-    "host": "127.0.0.1",
-    "port": $SSH_PORT,
-    "username": $(json_str "$TEST_USER"),
-    "key_file": $(json_str "$CLIENT_KEY"),
-    "public_key_file": $(json_str "$CLIENT_KEY.pub"),
-    "known_hosts": $(json_str "$KNOWN_HOSTS"),
-    "host_public_key_file": $(json_str "$SSH_DIR/ssh_host_ed25519_key.pub"),
-    "sets_slurm_conf": $([[ "$SSH_SETENV" == 1 ]] && echo true || echo false),
-    "sftp": true
-  },
-  "logs": {
-    "dir": $(json_str "$LOG"),
-    "slurmctld": $(json_str "$LOG/slurmctld.log"),
-    "slurmd": $(json_str "$LOG/slurmd-%n.log"),
-    "slurmrestd": $(json_str "$LOG/slurmrestd.out"),
-    "sshd": $(json_str "$LOG/sshd.log"),
-    "slurmdbd": $(json_str "$LOG/slurmdbd.log"),
-    "mariadb": $(json_str "$LOG/mariadb.log"),
-    "munged": $(json_str "$MUNGE_DIR/munged.log")
-  },
-  "pids_dir": $(json_str "$PIDS"),
-  "token_example": $(json_str "$token_cmd")
-}
-JSON
-  mv "$STATE/cluster.json.tmp" "$STATE/cluster.json"
+  local node_ports=() n
+  for n in "${ALL_NODES[@]}"; do node_ports+=("$n=$(node_port "$n")"); done
+  # shellcheck disable=SC2016  # $names are jq variables
+  write_json "$STATE/cluster.json" \
+    --arg name "$CLUSTER_NAME" --arg version "$SLURM_VERSION" --arg state "$STATE" --arg conf "$CONF" \
+    --arg ctld_host "$CTLD_HOST" --argjson ctld_port "$CTLD_PORT" \
+    --arg user "$TEST_USER" --arg home "$TEST_HOME" --arg scratch "$SCRATCH" \
+    --arg main_node "$MAIN_NODE" --argjson extra_nodes "$(json_strings "${EXTRA_NODES[@]}")" \
+    --argjson node_ports "$(json_strings "${node_ports[@]}")" \
+    --argjson node_hostnames "$(json_bool "$NODE_HOSTNAMES")" --arg jobcomp "$JOBCOMP" \
+    --argjson dbd_port "$DBD_PORT" --argjson accounts "$(json_strings "${ACCOUNTS[@]}" "$ACCOUNT_TINY")" \
+    --argjson qos "$(json_strings "${QOS_GRANTED[@]}" "$QOS_ONE_JOB")" --arg default_qos "${QOS_GRANTED[0]}" \
+    --arg restricted_qos "$QOS_RESTRICTED" --arg qos_one_job "$QOS_ONE_JOB" --arg account_tiny "$ACCOUNT_TINY" \
+    --arg db_socket "$DB_SOCKET" --arg munge_socket "$MUNGE_SOCKET" \
+    --argjson rest_port "$REST_PORT" --arg rest_api "$REST_API" \
+    --argjson rest_versions "$(read -ra v <<<"$REST_VERSIONS"; json_strings "${v[@]}")" \
+    --argjson ssh_port "$SSH_PORT" --arg key "$CLIENT_KEY" --arg known_hosts "$KNOWN_HOSTS" \
+    --arg host_key "$SSH_DIR/ssh_host_ed25519_key.pub" --argjson ssh_setenv "$(json_bool "$SSH_SETENV")" \
+    --arg log "$LOG" --arg munge_log "$MUNGE_DIR/munged.log" --arg pids "$PIDS" --arg token_cmd "$token_cmd" \
+    --arg default_account "${ACCOUNTS[0]}" '
+    ($node_ports | map(split("=") | {(.[0]): (.[1] | tonumber)}) | add) as $port
+    | {
+      name: $name, kind: "slurm", slurm_version: $version, state_dir: $state, slurm_conf: $conf,
+      env: {SLURM_CONF: $conf},
+      controller: {host: $ctld_host, address: "127.0.0.1", port: $ctld_port},
+      user: $user, user_home: $home, scratch_dir: $scratch,
+      default_partition: "debug",
+      partitions: {
+        debug: {nodes: [$main_node], default: true, max_time_minutes: 30},
+        gpu: {nodes: [$main_node], default: false, max_time_minutes: 60, gres: "gpu:tesla:2"},
+        multi: {nodes: $extra_nodes, default: false, max_time_minutes: 60, deny_accounts: ["guest"]},
+        proj: {nodes: $extra_nodes, default: false, max_time_minutes: 20, accounts: ["physics", "chem"],
+               qos: ["normal", "high"]}
+      },
+      nodes: (
+        {($main_node): {cpus: 8, memory_mb: 8000, gpus: 2, gpu_type: "tesla", port: $port[$main_node]}}
+        + ($extra_nodes | map({(.): {cpus: 2, memory_mb: 2000, gpus: 0, port: $port[.]}}) | add)
+      ),
+      node_hostnames: $node_hostnames,
+      jobcomp_file: $jobcomp,
+      history_command: ["sacct", "-P"],
+      jobcomp_history_command: ["sacct", "-c", "-P"],
+      accounting: {
+        storage: "slurmdbd", dbd_port: $dbd_port, enforce: ["associations", "limits", "qos"],
+        accounts: $accounts, default_account: $default_account, users: [$user, "root"],
+        qos: $qos, default_qos: $default_qos, restricted_qos: [$restricted_qos],
+        limited_qos: {($qos_one_job): {max_jobs_per_user: 1}},
+        limited_accounts: {($account_tiny): {grp_cpus: 2}},
+        db_socket: $db_socket
+      },
+      munge_socket: $munge_socket,
+      rest: {
+        url: "http://127.0.0.1:\($rest_port)", host: "127.0.0.1", port: $rest_port,
+        api_version: $rest_api, api_versions: $rest_versions, auth: "jwt",
+        user_header: "X-SLURM-USER-NAME", token_header: "X-SLURM-USER-TOKEN",
+        token_command: ["scontrol", "token", "username=\($user)", "lifespan=3600"],
+        token_command_env: {SLURM_CONF: $conf}, token_output_prefix: "SLURM_JWT="
+      },
+      ssh: {
+        host: "127.0.0.1", port: $ssh_port, username: $user, key_file: $key,
+        public_key_file: "\($key).pub", known_hosts: $known_hosts, host_public_key_file: $host_key,
+        sets_slurm_conf: $ssh_setenv, sftp: true
+      },
+      logs: {
+        dir: $log, slurmctld: "\($log)/slurmctld.log", slurmd: "\($log)/slurmd-%n.log",
+        slurmrestd: "\($log)/slurmrestd.out", sshd: "\($log)/sshd.log",
+        slurmdbd: "\($log)/slurmdbd.log", mariadb: "\($log)/mariadb.log", munged: $munge_log
+      },
+      pids_dir: $pids,
+      token_example: $token_cmd
+    }'
   chmod 644 "$STATE/env.sh" "$STATE/cluster.json"
 }
 
@@ -437,7 +385,7 @@ port_of() {
 }
 for name in "${to_start[@]}"; do
   read -r var p < <(port_of "$name") || continue
-  if [[ -n "$(ss -Hltn "sport = :$p" 2>/dev/null)" ]]; then
+  if port_in_use "$p"; then
     die "port $p (for $name) is already in use by another program; choose other ports with PWLAB_SLURM_$var=<port> (ss -ltnp 'sport = :$p' shows who holds it)"
   fi
 done
@@ -446,12 +394,7 @@ STARTED=()
 fail() { # message, log files to show
   local msg="$1"; shift
   printf '[slurm-dev] ERROR: %s\n' "$msg" >&2
-  local f
-  for f in "$@"; do
-    [[ -s "$f" ]] || continue
-    printf '[slurm-dev] ---- last lines of %s ----\n' "$f" >&2
-    tail -n 25 "$f" >&2
-  done
+  print_log_tails "$@"
   printf '[slurm-dev] all logs: %s/ and %s\n' "$LOG" "$MUNGE_DIR/munged.log" >&2
   if [[ "$KEEP_ON_FAILURE" != 1 ]]; then
     log "stopping what this run started (set PWLAB_SLURM_KEEP_ON_FAILURE=1 to keep it for debugging)"
@@ -550,6 +493,7 @@ wait_until "slurmctld to answer 'scontrol ping' on port $CTLD_PORT" 30 slurmctld
 for n in "${ALL_NODES[@]}"; do
   starting "slurmd-$n" || continue
   if [[ "$NODE_HOSTNAMES" == 1 ]]; then
+    # shellcheck disable=SC2016  # the inner shell expands its own arguments
     launch "slurmd-$n" "$LOG/slurmd-$n.out" "${denv[@]}" unshare --uts -- \
       /bin/sh -c 'hostname "$1" && shift && exec "$@"' sh "$n" slurmd -D -N "$n"
   else
@@ -611,6 +555,7 @@ elif [[ "$SMOKE" == 1 ]]; then
   mkdir -p "$smoke_out"
   slurm_env timeout "$START_TIMEOUT" srun -J pwlab-smoke -p debug -N1 -n1 -t 1 --chdir="$SCRATCH" true >"$smoke_out/debug" 2>&1 & p1=$!
   slurm_env timeout "$START_TIMEOUT" srun -J pwlab-smoke -p multi -N3 -t 1 --chdir="$SCRATCH" true >"$smoke_out/multi" 2>&1 & p2=$!
+  # shellcheck disable=SC2016  # the job's shell reads its own environment
   slurm_env timeout "$START_TIMEOUT" srun -J pwlab-smoke -p gpu -N1 --gres=gpu:1 -t 1 --chdir="$SCRATCH" \
     sh -c 'test -n "$CUDA_VISIBLE_DEVICES"' >"$smoke_out/gpu" 2>&1 & p3=$!
   for pair in "debug:$p1" "multi:$p2" "gpu:$p3"; do

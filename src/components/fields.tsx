@@ -9,16 +9,28 @@ import {
 import { MEMORY_HINT, WALLTIME_HINT } from '../units';
 
 /**
- * A labelled form row: the control, a hint, and the error (announced).
+ * What every form field shows around its control.
  */
-export function FieldRow(props: {
+export interface IFieldFrame {
+  /**
+   * The control's DOM id; the hint and error ids derive from it.
+   */
   id: string;
+  /**
+   * The key errors are filed under (`name`, `resources.nodes`).
+   */
   fieldKey: string;
   label: string;
   hint?: string;
   error?: string;
-  children: React.ReactNode;
-}): React.ReactElement {
+}
+
+/**
+ * A labelled form row: the control, a hint, and the error (announced).
+ */
+export function FieldRow(
+  props: IFieldFrame & { children: React.ReactNode }
+): React.ReactElement {
   return (
     <div
       className={`jp-pwlab-field${props.error ? ' jp-mod-invalid' : ''}`}
@@ -65,6 +77,82 @@ export function describedBy(
 }
 
 /**
+ * The attributes a field's control needs: its id, and the aria attributes
+ * that tie it to the field's hint and error.
+ */
+export type FieldControlProps = { id: string } & Record<
+  string,
+  string | boolean | undefined
+>;
+
+/**
+ * A form field: the label, the control `children` renders (given the
+ * attributes it must carry), the hint, and the error.
+ */
+export function FormField(
+  props: IFieldFrame & {
+    children: (control: FieldControlProps) => React.ReactElement;
+  }
+): React.ReactElement {
+  const { children, ...frame } = props;
+  const { id, hint, error } = frame;
+  return (
+    <FieldRow {...frame}>
+      {children({ id, ...describedBy(id, hint, error) })}
+    </FieldRow>
+  );
+}
+
+/**
+ * A free-text form field: a one-line input, or a textarea with `rows`.
+ */
+export function TextField(
+  props: IFieldFrame & {
+    name: string;
+    value: string;
+    onChange: (value: string) => void;
+    /**
+     * Classes beside `jp-mod-styled`.
+     */
+    className?: string;
+    /**
+     * Lines of a textarea; a one-line input without.
+     */
+    rows?: number;
+    placeholder?: string;
+    spellCheck?: boolean;
+  }
+): React.ReactElement {
+  const { name, value, rows, placeholder, spellCheck, ...rest } = props;
+  const { onChange, className: extra, ...frame } = rest;
+  const className = `jp-mod-styled${extra ? ` ${extra}` : ''}`;
+  const text = { name, value, spellCheck, className };
+  return (
+    <FormField {...frame}>
+      {control =>
+        rows === undefined ? (
+          <input
+            {...control}
+            {...text}
+            type="text"
+            autoComplete="off"
+            placeholder={placeholder}
+            onChange={e => onChange(e.target.value)}
+          />
+        ) : (
+          <textarea
+            {...control}
+            {...text}
+            rows={rows}
+            onChange={e => onChange(e.target.value)}
+          />
+        )
+      }
+    </FormField>
+  );
+}
+
+/**
  * The hint under a resource field: what the text means and the limit.
  */
 export function resourceHint(field: IFieldSpec, text: string): string {
@@ -100,58 +188,50 @@ export function ResourceField(props: {
   const { field, value, error } = props;
   const id = `${props.idPrefix}-${field.name}`;
   const hint = resourceHint(field, value);
-  const aria = describedBy(id, hint, error);
-  let control: React.ReactElement;
-  if (field.kind === 'select' || field.kind === 'boolean') {
-    const options =
-      field.kind === 'boolean' ? ['true', 'false'] : field.options;
-    control = (
-      <select
-        id={id}
-        className="jp-mod-styled"
-        name={field.name}
-        value={value}
-        onChange={e => props.onChange(e.target.value)}
-        {...aria}
-      >
-        {field.optional && field.defaultValue === null && (
-          <option value="">(default)</option>
-        )}
-        {options.map(option => (
-          <option key={option} value={option}>
-            {option}
-          </option>
-        ))}
-      </select>
-    );
-  } else {
-    const numeric = field.kind === 'integer' || field.kind === 'number';
-    control = (
-      <input
-        id={id}
-        className="jp-mod-styled"
-        name={field.name}
-        type="text"
-        inputMode={numeric ? 'numeric' : undefined}
-        autoComplete="off"
-        spellCheck={false}
-        placeholder={placeholderFor(field)}
-        value={value}
-        onChange={e => props.onChange(e.target.value)}
-        {...aria}
-      />
-    );
-  }
+  const onChange = (
+    e: React.ChangeEvent<HTMLSelectElement | HTMLInputElement>
+  ) => props.onChange(e.target.value);
+  const numeric = field.kind === 'integer' || field.kind === 'number';
   return (
-    <FieldRow
-      id={id}
-      fieldKey={field.key}
-      label={field.label}
-      hint={hint}
-      error={error}
+    <FormField
+      {...{ id, hint, error, fieldKey: field.key, label: field.label }}
     >
-      {control}
-    </FieldRow>
+      {control =>
+        field.kind === 'select' || field.kind === 'boolean' ? (
+          <select
+            {...control}
+            className="jp-mod-styled"
+            name={field.name}
+            value={value}
+            onChange={onChange}
+          >
+            {field.optional && field.defaultValue === null && (
+              <option value="">(default)</option>
+            )}
+            {(field.kind === 'boolean' ? ['true', 'false'] : field.options).map(
+              option => (
+                <option key={option} value={option}>
+                  {option}
+                </option>
+              )
+            )}
+          </select>
+        ) : (
+          <input
+            {...control}
+            className="jp-mod-styled"
+            name={field.name}
+            type="text"
+            inputMode={numeric ? 'numeric' : undefined}
+            autoComplete="off"
+            spellCheck={false}
+            placeholder={placeholderFor(field)}
+            value={value}
+            onChange={onChange}
+          />
+        )
+      }
+    </FormField>
   );
 }
 
