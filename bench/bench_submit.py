@@ -87,8 +87,17 @@ def install_peer() -> Optional[Path]:
     marker = PEER_DIR / "jupyterlab_slurm" / "__init__.py"
     if not marker.exists():
         result = subprocess.run(
-            [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps"]
-            + ["--target", str(PEER_DIR), PEER],
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--no-deps",
+                "--target",
+                str(PEER_DIR),
+                PEER,
+            ],
             capture_output=True,
             text=True,
             timeout=300,
@@ -120,15 +129,19 @@ class PeerServer:
         }
         log = (self.tmp / "peer-server.log").open("wb")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "jupyter_server", f"--port={self.port}", "--ip=127.0.0.1"]
-            + [
+            [
+                sys.executable,
+                "-m",
+                "jupyter_server",
+                f"--port={self.port}",
+                "--ip=127.0.0.1",
                 "--port-retries=0",
                 "--no-browser",
                 "--allow-root",
                 f"--IdentityProvider.token={TOKEN}",
-            ]
-            + ["--ServerApp.jpserver_extensions={'jupyterlab_slurm': True}"]
-            + [f"--ServerApp.root_dir={self.tmp}"],
+                "--ServerApp.jpserver_extensions={'jupyterlab_slurm': True}",
+                f"--ServerApp.root_dir={self.tmp}",
+            ],
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -159,9 +172,19 @@ def timed(fn: Callable[[], None]) -> float:
 def queue_held_jobs(info: dict[str, Any], env: dict[str, str]) -> None:
     for _ in range(QUEUED):
         subprocess.run(
-            ["sbatch", "-H", f"--job-name={NAME}-queued", "-p", info["default_partition"]]
-            + ["-t", "10", f"--chdir={info['scratch_dir']}", "--output=/dev/null"]
-            + ["--wrap", "sleep 300"],
+            [
+                "sbatch",
+                "-H",
+                f"--job-name={NAME}-queued",
+                "-p",
+                info["default_partition"],
+                "-t",
+                "10",
+                f"--chdir={info['scratch_dir']}",
+                "--output=/dev/null",
+                "--wrap",
+                "sleep 300",
+            ],
             env=env,
             check=True,
             capture_output=True,

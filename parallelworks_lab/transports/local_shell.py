@@ -67,7 +67,9 @@ class LocalShell:
 
     @property
     def usable(self) -> bool:
-        return not self._broken and self._process.returncode is None
+        process = self._process
+        ended = process.returncode is not None or (process.stdout and process.stdout.at_eof())
+        return not self._broken and not ended
 
     async def run(
         self,
