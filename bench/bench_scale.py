@@ -145,8 +145,8 @@ def bench_scale(info: dict[str, Any], sizes: tuple[int, ...] = (1_000, 10_000)) 
             for size in sizes:
                 # Slurm counts every pending task towards MaxJobCount (10,000 on the test
                 # cluster): the last array is cut to what it still accepts.
-                while (rows := arrays * (ARRAY + 1) + 1) < size:
-                    tasks = min(ARRAY, size - rows - 1, MAX_JOBS - cluster_jobs(info) - 5)
+                while (planned := arrays * (ARRAY + 1) + 1) < size:
+                    tasks = min(ARRAY, size - planned - 1, MAX_JOBS - cluster_jobs(info) - 5)
                     if tasks < 1:
                         break
                     submit(
