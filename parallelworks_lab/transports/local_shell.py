@@ -6,7 +6,8 @@ than from a small process: the fork (or vfork) of a big address space, a child-w
 and three pipe transports per command. A small shell forks far more cheaply, and its pipes are
 set up once. The framing is the SSH command channels' (:mod:`.ssh_shell`): every word
 :func:`shlex.quote`-d, the command in a subshell with its stdin from a here-document, and an end
-marker of 128 random bits sent in two halves, so no output can forge it.
+marker of 128 random bits sent in two halves, so no output can forge it. The subshell ``exec``s
+the program, so a command behaves exactly as when the server starts it itself.
 
 The helper is started with the server's environment minus its secrets (as a directly run
 command gets it), in a session of its own so that a timed-out command is killed together with
@@ -20,15 +21,36 @@ import contextlib
 import os
 import re
 import secrets
+import shlex
 import signal
 from typing import Optional
 
 from ..environment import clean_environ
-from .ssh_shell import ShellDied, ShellUnavailable, frame, read_through, sh_command, umask_prefix
+from .ssh_shell import (
+    IDENTIFIER,
+    READONLY_NAMES,
+    ShellDied,
+    ShellUnavailable,
+    frame,
+    quote_command,
+    read_through,
+    umask_prefix,
+)
 
 SHELL = "/bin/sh"
 # How long a new helper may take to answer its first (no-op) frame.
 PROBE_TIMEOUT = 5.0
+
+
+def exec_command(argv: list[str], env: Optional[dict[str, str]] = None) -> str:
+    """``argv`` for the helper, run exactly as if started directly: ``exec`` looks the program
+    up on PATH (the one in ``env`` too) and never runs a shell builtin of that name (``echo``,
+    ``kill``, ``test`` ... behave as the programs do). ``env`` as exported prefix assignments,
+    or through ``env`` for names sh cannot assign."""
+    if env and any(not IDENTIFIER.fullmatch(name) or name in READONLY_NAMES for name in env):
+        return f"exec {quote_command(argv, env)}"
+    assignments = [f"{name}={shlex.quote(value)}" for name, value in (env or {}).items()]
+    return " ".join([*assignments, "exec", quote_command(argv)])
 
 
 class LocalShell:
@@ -80,7 +102,7 @@ class LocalShell:
         timeout: float,
         umask: Optional[int] = None,
     ) -> tuple[int, bytes, bytes]:
-        command = sh_command(argv, env)
+        command = exec_command(argv, env)
         if umask is not None:
             # A group: in `base64 -d | { ...; }` the umask and the command share the pipe's end.
             command = f"{{ {umask_prefix(umask)}{command}; }}"
