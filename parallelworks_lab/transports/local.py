@@ -5,13 +5,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shutil
 from pathlib import Path
 from typing import Literal, Optional
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from ..environment import clean_environ
 from .base import CommandResult, Transport, TransportError
+from .local_shell import LocalShellPool
+from .ssh_shell import ShellDied
 
 
 def read_range(path: str, offset: int, limit: int) -> bytes:
@@ -30,6 +33,13 @@ def read_range(path: str, offset: int, limit: int) -> bytes:
 class LocalTransportSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
     type: Literal["local"] = "local"
+    command_channels: int = Field(
+        default=2,
+        ge=0,
+        le=16,
+        description="Long-lived /bin/sh helpers that run commands so the server does not fork "
+        "itself for each one; 0 starts every command directly.",
+    )
 
 
 class LocalTransport(Transport):
@@ -37,6 +47,7 @@ class LocalTransport(Transport):
         super().__init__()
         self.settings = settings
         self._home = home
+        self.shells = LocalShellPool(settings.command_channels)
 
     def set_home(self, home: Path) -> None:
         self._home = home
@@ -52,6 +63,41 @@ class LocalTransport(Transport):
         umask: Optional[int] = None,
     ) -> CommandResult:
         self.commands_run += 1
+        shell = await self.shells.acquire()
+        if shell is not None:
+            stdin = None if input is None else input.encode()
+            try:
+                status, out, err = await shell.run(
+                    argv, input=stdin, env=env, timeout=timeout, umask=umask
+                )
+            except asyncio.TimeoutError:
+                raise TransportError(f"{argv[0]} did not answer within {timeout:.0f} s") from None
+            except ShellDied as exc:
+                # Killed from outside: run it directly, unless it may have run already (a
+                # submit is then reconciled by its token).
+                if exc.started and not idempotent:
+                    raise TransportError(f"the shell running {argv[0]} ended: {exc}") from exc
+            else:
+                if status in (126, 127) and not runnable(argv[0], env):
+                    # As when starting it directly fails: the cluster is unusable from here.
+                    raise TransportError(f"cannot run {argv[0]}: {err.decode(errors='replace')}")
+                return CommandResult(
+                    status, out.decode(errors="replace"), err.decode(errors="replace")
+                )
+            finally:
+                self.shells.release(shell)
+        return await self._exec(argv, input=input, env=env, timeout=timeout, umask=umask)
+
+    async def _exec(
+        self,
+        argv: list[str],
+        *,
+        input: Optional[str],
+        env: Optional[dict[str, str]],
+        timeout: float,
+        umask: Optional[int],
+    ) -> CommandResult:
+        """Start ``argv`` as a child of the server itself."""
         full_env = clean_environ(env)
         try:
             proc = await asyncio.create_subprocess_exec(
@@ -85,3 +131,11 @@ class LocalTransport(Transport):
 
     async def home(self) -> str:
         return str(self._home or Path.home())
+
+    async def close(self) -> None:
+        await self.shells.close()
+
+
+def runnable(command: str, env: Optional[dict[str, str]]) -> bool:
+    """Whether ``command`` names an executable file (on the command's PATH)."""
+    return shutil.which(command, path=clean_environ(env).get("PATH")) is not None

@@ -30,7 +30,7 @@ import base64
 import re
 import secrets
 import shlex
-from typing import Optional
+from typing import Optional, Protocol
 
 import asyncssh
 
@@ -110,7 +110,13 @@ def frame(command: str, stdin: Optional[bytes], marker: str) -> bytes:
     return b"".join((f"{head} <<'{delimiter}'\n".encode(), body, f"{delimiter}\n{end}".encode()))
 
 
-async def read_through(reader: asyncssh.SSHReader[bytes], marker: bytes) -> tuple[bytes, bytes]:
+class ByteReader(Protocol):
+    """A stream of a shell's output: asyncssh's channel readers and asyncio's pipe readers."""
+
+    async def read(self, n: int = -1) -> bytes: ...
+
+
+async def read_through(reader: ByteReader, marker: bytes) -> tuple[bytes, bytes]:
     """Everything before ``marker``, and the rest of the marker's line.
 
     Reads in chunks and searches only new data (asyncssh's ``readuntil`` gives up on output

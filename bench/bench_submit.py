@@ -1,0 +1,416 @@
+"""Submit overhead on the Slurm test cluster, every path measured side by side in one run.
+
+- bare ``sbatch`` (the same options and script our backend sends, script on stdin);
+- the HTTP floor: an authenticated ``GET /clusters`` to the same server (the least any REST
+  call costs here);
+- our ``POST /jobs`` on the ``local`` transport (the login node) and over SSH;
+- jupyterlab-slurm's ``POST /jupyterlab_slurm/sbatch`` (a script file path) beside its own bare
+  ``sbatch <file>`` and its own floor, when it can be installed (into bench/.cache/peer, with
+  pip, once); "not installed" otherwise.
+
+With 120 held jobs queued, one persistent HTTP client per server, a warm-up, then rounds that
+call every path once each (so machine noise hits them alike); median and p95 of each. Overhead
+is a path minus its bare sbatch. Targets: ours at most half the peer's on ``local``, and within
+1.5 ms of the HTTP floor on both transports.
+
+Where our time goes is measured apart, in this process: the transport alone (the long-lived
+``/bin/sh`` helper vs a child of this big process per command; the SSH command channel), the
+store's two writes, the working-directory check, and the server's own time (Server-Timing).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Optional
+
+import httpx
+
+from parallelworks_lab.backends.base import BackendContext, SubmitRequest
+from parallelworks_lab.backends.slurm import SlurmBackend
+from parallelworks_lab.models import JobSubmit, ResourceRequest
+from parallelworks_lab.states import JobState
+from parallelworks_lab.store import JobStore
+from parallelworks_lab.transports.local import LocalTransport, LocalTransportSettings
+from parallelworks_lab.transports.ssh import SSHTransport, SSHTransportSettings
+from tests.support.dev_cluster import transport_entry
+from tests.support.server_process import TOKEN, Server, free_port
+from tests.support.slurm_cluster import slurm_cluster_entry, start_slurm
+
+REPO = Path(__file__).resolve().parents[1]
+
+HEADERS = {"Authorization": f"token {TOKEN}"}
+NAME = "pwlab-bench-submit"
+COMMAND = "true"
+QUEUED = 120
+ROUNDS = 20
+PEER = "jupyterlab-slurm==4.1.0"
+PEER_DIR = REPO / "bench" / ".cache" / "peer"
+
+
+def p50_p95(values: list[float]) -> tuple[float, float]:
+    return statistics.median(values), statistics.quantiles(values, n=20)[-1]
+
+
+def backend_sbatch(info: dict[str, Any]) -> tuple[list[str], str]:
+    """The sbatch argv and script our Slurm backend sends for the benchmark's REST submit."""
+    scratch = info["scratch_dir"]
+    entry = slurm_cluster_entry("slurm", info)
+    options = {k: v for k, v in entry.items() if k not in ("id", "kind", "poll_interval")}
+    context = BackendContext(cluster_id="bench", state_dir=Path(scratch), root_dir=Path(scratch))
+    backend = SlurmBackend.from_config(options, context)
+    assert isinstance(backend, SlurmBackend)
+    script = JobSubmit(cluster="bench", command=COMMAND).batch_script()
+    request = SubmitRequest(
+        job_id=uuid.uuid4().hex[:12],
+        submit_token=uuid.uuid4().hex,
+        name=NAME,
+        script=script,
+        resources=ResourceRequest(partition=info["default_partition"]),
+        working_dir=scratch,
+    )
+    return backend.sbatch_argv(request, scratch), script
+
+
+def install_peer() -> Optional[Path]:
+    """jupyterlab-slurm in a folder of its own (its one dependency, jupyter-server, is ours)."""
+    marker = PEER_DIR / "jupyterlab_slurm" / "__init__.py"
+    if not marker.exists():
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--no-deps",
+                "--target",
+                str(PEER_DIR),
+                PEER,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        if result.returncode != 0:
+            print(f"  ({PEER} could not be installed: {result.stderr.strip()[-200:]})")
+            return None
+    return PEER_DIR
+
+
+class PeerServer:
+    """A jupyter server with only jupyterlab-slurm, against the same cluster (SLURM_CONF)."""
+
+    def __init__(self, tmp: Path, peer_dir: Path, slurm_conf: str) -> None:
+        self.tmp, self.peer_dir, self.slurm_conf = tmp, peer_dir, slurm_conf
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.proc: Optional[subprocess.Popen[bytes]] = None
+
+    def start(self) -> None:
+        env = {
+            **os.environ,
+            "PYTHONPATH": str(self.peer_dir),
+            "SLURM_CONF": self.slurm_conf,
+            "JUPYTER_CONFIG_DIR": str(self.tmp / "config"),
+            "JUPYTER_DATA_DIR": str(self.tmp / "data"),
+            "JUPYTER_RUNTIME_DIR": str(self.tmp / "runtime"),
+        }
+        log = (self.tmp / "peer-server.log").open("wb")
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "jupyter_server",
+                f"--port={self.port}",
+                "--ip=127.0.0.1",
+                "--port-retries=0",
+                "--no-browser",
+                "--allow-root",
+                f"--IdentityProvider.token={TOKEN}",
+                "--ServerApp.jpserver_extensions={'jupyterlab_slurm': True}",
+                f"--ServerApp.root_dir={self.tmp}",
+            ],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                r = httpx.get(f"{self.base}/jupyterlab_slurm/status", headers=HEADERS)
+                if r.status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError(f"the peer's server did not start; see {self.tmp}/peer-server.log")
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait(timeout=30)
+
+
+def timed(fn: Callable[[], None]) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return (time.perf_counter() - t0) * 1000
+
+
+def queue_held_jobs(info: dict[str, Any], env: dict[str, str]) -> None:
+    for _ in range(QUEUED):
+        subprocess.run(
+            [
+                "sbatch",
+                "-H",
+                f"--job-name={NAME}-queued",
+                "-p",
+                info["default_partition"],
+                "-t",
+                "10",
+                f"--chdir={info['scratch_dir']}",
+                "--output=/dev/null",
+                "--wrap",
+                "sleep 300",
+            ],
+            env=env,
+            check=True,
+            capture_output=True,
+        )
+
+
+def in_process_breakdown(info: dict[str, Any], sbatch: list[str], script: str) -> dict[str, float]:
+    """Each part of a submit on its own, in this process (medians, ms)."""
+    slurm_env = {"SLURM_CONF": info["slurm_conf"]}
+    scratch = info["scratch_dir"]
+    loop = asyncio.new_event_loop()
+    helper = LocalTransport(LocalTransportSettings(command_channels=2))
+    forking = LocalTransport(LocalTransportSettings(command_channels=0))
+    ssh = SSHTransport(SSHTransportSettings(**transport_entry("slurm-ssh", info)))
+    store = JobStore(Path(tempfile.mkdtemp(prefix="pwlab-bench-store-")) / "jobs.sqlite")
+
+    def via(transport: Any) -> Callable[[], None]:
+        def run() -> None:
+            result = loop.run_until_complete(
+                transport.run(sbatch, input=script, env=slurm_env, umask=0o077)
+            )
+            assert result.returncode == 0, result.stderr
+
+        return run
+
+    def store_writes() -> None:
+        job_id = uuid.uuid4().hex[:12]
+        store.insert(
+            job_id=job_id,
+            cluster="bench",
+            name=NAME,
+            resources=ResourceRequest(),
+            submit_token=uuid.uuid4().hex,
+            request={"cluster": "bench", "command": COMMAND},
+            working_dir=scratch,
+        )
+        store.update(job_id, native_id="1", state=JobState.QUEUED, raw_state="PENDING")
+
+    def local_is_dir() -> None:
+        assert loop.run_until_complete(helper.is_dir(scratch))
+
+    def ssh_is_dir() -> None:
+        assert loop.run_until_complete(ssh.is_dir(scratch))
+
+    parts = {
+        "sbatch via the /bin/sh helper": via(helper),
+        "sbatch as a child of this process": via(forking),
+        "sbatch over the SSH command channel": via(ssh),
+        "SQLite insert + update": store_writes,
+        "working dir check, local": local_is_dir,
+        "working dir check, SFTP": ssh_is_dir,
+    }
+    samples: dict[str, list[float]] = {name: [] for name in parts}
+    try:
+        for fn in parts.values():
+            fn()
+        for _ in range(ROUNDS):
+            for name, fn in parts.items():
+                samples[name].append(timed(fn))
+    finally:
+        loop.run_until_complete(helper.close())
+        loop.run_until_complete(forking.close())
+        loop.run_until_complete(ssh.close())
+        loop.close()
+        store.close()
+    return {name: statistics.median(values) for name, values in samples.items()}
+
+
+def bench_submit(info: dict[str, Any]) -> bool:
+    slurm_env = {"SLURM_CONF": info["slurm_conf"]}
+    env = {**os.environ, **slurm_env}
+    scratch = info["scratch_dir"]
+    sbatch, script = backend_sbatch(info)
+    tmp = Path(tempfile.mkdtemp(prefix="pwlab-bench-submit-"))
+    peer_script = tmp / "peer-job.sh"
+    peer_script.write_text(
+        f"#!/bin/bash\n#SBATCH --job-name={NAME}\n#SBATCH -p {info['default_partition']}\n"
+        f"#SBATCH --output=/dev/null\n{COMMAND}\n"
+    )
+    peer_dir = install_peer()
+    server = Server(
+        tmp / "ours",
+        {
+            "clusters": [
+                slurm_cluster_entry("slurm", info) | {"poll_interval": 5.0},
+                slurm_cluster_entry("slurm-ssh", info) | {"poll_interval": 5.0},
+            ],
+            "poll_interval": 5.0,
+        },
+    )
+    (tmp / "ours").mkdir()
+    peer = None
+    if peer_dir is not None:
+        (tmp / "peer").mkdir()
+        peer = PeerServer(tmp / "peer", peer_dir, info["slurm_conf"])
+    app_ms: dict[str, list[float]] = {"local": [], "ssh": []}
+    samples: dict[str, list[float]] = {}
+    try:
+        queue_held_jobs(info, env)
+        server.start()
+        if peer is not None:
+            peer.start()
+        ours = httpx.Client(headers=HEADERS, timeout=30)
+        theirs = httpx.Client(headers=HEADERS, timeout=30)
+
+        def rest(cluster: str, key: str) -> Callable[[], None]:
+            def submit() -> None:
+                r = ours.post(
+                    f"{server.url}/jobs",
+                    json={
+                        "cluster": cluster,
+                        "name": NAME,
+                        "command": COMMAND,
+                        "working_dir": scratch,
+                    },
+                )
+                assert r.status_code == 201, r.text
+                app_ms[key].append(float(r.headers["Server-Timing"].split("dur=")[1]))
+
+            return submit
+
+        def bare() -> None:
+            subprocess.run(sbatch, env=env, input=script.encode(), check=True, capture_output=True)
+
+        def floor() -> None:
+            assert ours.get(f"{server.url}/clusters").status_code == 200
+
+        paths: dict[str, Callable[[], None]] = {
+            "bare sbatch (ours: options, stdin)": bare,
+            "HTTP floor (GET /clusters)": floor,
+            "ours, local transport": rest("slurm", "local"),
+            "ours, SSH": rest("slurm-ssh", "ssh"),
+        }
+        if peer is not None:
+            peer_base = peer.base
+
+            def peer_bare() -> None:
+                subprocess.run(
+                    ["sbatch", str(peer_script)],
+                    env=env,
+                    cwd=scratch,
+                    check=True,
+                    capture_output=True,
+                )
+
+            def peer_submit() -> None:
+                r = theirs.post(
+                    f"{peer_base}/jupyterlab_slurm/sbatch",
+                    json={"inputPath": str(peer_script), "outputPath": scratch},
+                )
+                assert r.status_code == 200 and r.json()["success"], r.text
+
+            def peer_floor() -> None:
+                assert theirs.get(f"{peer_base}/jupyterlab_slurm/status").status_code == 200
+
+            paths |= {
+                "bare sbatch (peer: script file)": peer_bare,
+                "peer HTTP floor (GET status)": peer_floor,
+                "jupyterlab-slurm": peer_submit,
+            }
+        for fn in paths.values():
+            for _ in range(3):
+                fn()
+        for values in app_ms.values():
+            values.clear()
+        samples = {name: [] for name in paths}
+        for _ in range(ROUNDS):
+            for name, fn in paths.items():
+                samples[name].append(timed(fn))
+        ours.close()
+        theirs.close()
+        breakdown = in_process_breakdown(info, sbatch, script)
+    finally:
+        subprocess.run(["scancel", "-n", NAME], env=env, check=False)
+        subprocess.run(["scancel", "-n", f"{NAME}-queued"], env=env, check=False)
+        server.stop()
+        if peer is not None:
+            peer.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+    stats = {name: p50_p95(values) for name, values in samples.items()}
+    print(
+        f"Submit, ms (Slurm test cluster, {QUEUED} jobs queued, one persistent HTTP client per "
+        f"server, {ROUNDS} submits each after warm-up, interleaved)"
+    )
+    print(f"  {'path':38s} {'p50':>7s} {'p95':>7s}   overhead p50 (path - its bare sbatch)")
+    bare50 = stats["bare sbatch (ours: options, stdin)"][0]
+    floor50 = stats["HTTP floor (GET /clusters)"][0]
+    overhead: dict[str, float] = {}
+    for name, (p50, p95) in stats.items():
+        extra = ""
+        if name.startswith("ours"):
+            overhead[name] = p50 - bare50
+            extra = f"{overhead[name]:+6.1f}  ({overhead[name] - floor50:+.1f} vs the floor)"
+        elif name == "jupyterlab-slurm":
+            overhead[name] = p50 - stats["bare sbatch (peer: script file)"][0]
+            extra = f"{overhead[name]:+6.1f}"
+        print(f"  {name:38s} {p50:7.1f} {p95:7.1f}   {extra}")
+    if peer is None:
+        print(f"  {'jupyterlab-slurm':38s} not installed")
+    for key in ("local", "ssh"):
+        print(
+            f"  server's own time (Server-Timing), {key}: p50 {statistics.median(app_ms[key]):.1f}"
+        )
+    print("  the parts, in this process (p50 ms):")
+    for name, value in breakdown.items():
+        print(f"    {name:40s} {value:6.2f}")
+    within = {k: v - floor50 <= 1.5 for k, v in overhead.items() if k.startswith("ours")}
+    print(
+        "  target: overhead within 1.5 ms of the floor -> "
+        + ", ".join(f"{k.split(', ')[1]} {'PASS' if v else 'MISS'}" for k, v in within.items())
+    )
+    ok = all(within.values())
+    if "jupyterlab-slurm" in overhead:
+        half = overhead["ours, local transport"] <= overhead["jupyterlab-slurm"] / 2
+        print(
+            "  target: ours (local) at most half the peer's overhead -> "
+            f"{'PASS' if half else 'MISS'} ({overhead['ours, local transport']:.1f} vs "
+            f"{overhead['jupyterlab-slurm']:.1f})"
+        )
+        ok = ok and half
+    return ok
+
+
+def main() -> int:
+    return 0 if bench_submit(start_slurm()) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
