@@ -12,7 +12,7 @@ import time
 
 import httpx
 
-from parallelworks_lab.backends.local import CRASH_AT_ENV
+from parallelworks_lab.backends.local_process import CRASH_AT_ENV
 from parallelworks_lab.models import JobSubmit
 from parallelworks_lab.states import JobState
 

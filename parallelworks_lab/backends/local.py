@@ -9,7 +9,6 @@ finds running jobs again and learns how the ones that ended meanwhile went.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import signal
@@ -21,14 +20,12 @@ from typing import Any, ClassVar, Optional
 import psutil
 from pydantic import Field
 
-from ..environment import clean_environ
 from ..errors import Conflict, FieldError, NotFound
 from ..guidance.provenance import current_user
 from ..models import Partition, ResourceRequest
 from ..privacy import (
     PRIVATE_DIR,
     private_dir,
-    touch_private,
     write_private,
 )
 from ..states import JobState
@@ -42,10 +39,8 @@ from .base import (
     SubmitResult,
     UsageRecord,
 )
-from .local_jobs import WRAPPER, LocalJob, forget_secrets, read_json, write_json
-
-# Test hook: the server process dies (os._exit) at this point, to test crash recovery there.
-CRASH_AT_ENV = "PWLAB_TEST_CRASH_AT"
+from .local_jobs import LocalJob, forget_secrets, read_json, write_json
+from .local_process import signal_group, start_job_process
 
 
 class LocalSettings(BackendSettings):
@@ -66,12 +61,6 @@ def _now() -> float:
 
 def _ts(value: Optional[float]) -> Optional[datetime]:
     return None if value is None else datetime.fromtimestamp(value, tz=timezone.utc)
-
-
-def _crash_here(point: str) -> None:
-    """Die at ``point`` if the crash-recovery tests asked for it (never set in production)."""
-    if os.environ.get(CRASH_AT_ENV) == point:
-        os._exit(70)
 
 
 class LocalBackend(Backend):
@@ -465,7 +454,7 @@ class LocalBackend(Backend):
         self._active.pop(job.native_id, None)
         proc = job.process()
         if proc is not None:
-            self._signal_group(proc.pid, signal.SIGTERM)
+            signal_group(proc.pid, signal.SIGTERM)
             loop = asyncio.get_running_loop()
             loop.call_later(self.settings.kill_grace_seconds, self._kill_if_overdue, job, None)
 
@@ -477,55 +466,10 @@ class LocalBackend(Backend):
             return
         proc = job.process()
         if proc is not None:
-            self._signal_group(proc.pid, signal.SIGKILL)
-
-    @staticmethod
-    def _signal_group(pgid: int, sig: signal.Signals) -> None:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(pgid, sig)
+            signal_group(proc.pid, signal.SIGKILL)
 
     async def _spawn(self, job: LocalJob) -> None:
-        meta = job.meta
-        env = clean_environ(meta.get("env") or {})
-        env.update(
-            {
-                "PWLAB_JOB_ID": job.native_id,
-                "PWLAB_JOB_NAME": str(meta["name"]),
-                "PWLAB_CLUSTER": self.context.cluster_id,
-                "PWLAB_NTASKS": str(meta["ntasks"]),
-                "PWLAB_CPUS_PER_TASK": str(meta["cpus_per_task"]),
-            }
-        )
-        touch_private(meta["stdout"])
-        touch_private(meta["stderr"])
-        proc = await asyncio.create_subprocess_exec(
-            "bash",
-            str(WRAPPER),
-            str(job.dir),
-            meta["working_dir"],
-            meta["stdout"],
-            meta["stderr"],
-            # The job's own files (in its working directory) are created with this umask;
-            # the wrapper keeps its folder's files private whatever it is.
-            self.settings.output_umask,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.DEVNULL,
-            env=env,
-            start_new_session=True,
-        )
-        _crash_here("after-spawn")
-        try:
-            create_time = psutil.Process(proc.pid).create_time()
-        except psutil.NoSuchProcess:
-            create_time = _now()
-        # Held in memory only: the wrapper records its own start on disk (atomically, before it
-        # runs anything), so no crash of this server between the fork and a write of ours can
-        # leave a running job unrecorded and make a restarted server start it a second time.
-        job.started = {"pid": proc.pid, "create_time": create_time, "started_at": _now()}
-        job.proc = proc
-        # The process has its environment: secret values need not stay on disk.
-        forget_secrets(job)
+        proc = await start_job_process(job, self.context.cluster_id, self.settings.output_umask)
         task = asyncio.create_task(self._reap(proc))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
