@@ -71,7 +71,9 @@ class StepTimer:
         self._undo: list[Callable[[], None]] = []
 
     def wrap(self, owner: Any, attr: str, step: str, is_async: bool = False) -> None:
-        original = getattr(owner, attr)
+        original = getattr(owner, attr, None)
+        if original is None:
+            return  # an older version of the code, without this step (compared side by side)
         samples = self.samples.setdefault(step, [])
         if is_async:
 
@@ -160,6 +162,7 @@ def main() -> int:
         steps.wrap(service, "_provenance", "provenance (git, modules, user)")
         steps.wrap(service_actions, "script_hash", "script hash")
         steps.wrap(service.store, "insert", "store: insert SUBMITTING row")
+        steps.wrap(service.store, "update", "store: native id (+ reads)")
         steps.wrap(service.store, "update_from", "store: native id")
         steps.wrap(service, "get_job", "store: read job")
         steps.wrap(service, "_job_changed", "event")
