@@ -89,7 +89,7 @@ class JobActions(JobViews):
         resources = resources.model_copy(update={"partition": partition.name})
         job_id = new_job_id()
         token = uuid.uuid4().hex
-        self.store.insert(
+        inserted = self.store.insert(
             job_id=job_id,
             cluster=cluster.id,
             name=name,
@@ -130,8 +130,10 @@ class JobActions(JobViews):
         finally:
             self._submitting.discard(job_id)
         result = storable_answer(result)
-        job = self.store.update(
-            job_id,
+        # The row as inserted is the current one (the poller leaves a job alone while its
+        # submit is in flight), so the answer is built from what is written, not read again.
+        job = self.store.update_from(
+            inserted,
             native_id=result.native_id,
             state=result.state,
             raw_state=result.raw_state,
@@ -140,7 +142,7 @@ class JobActions(JobViews):
             stdout_path=result.stdout_path,
             stderr_path=result.stderr_path,
         )
-        job = job or self.get_job(job_id)
+        job = job or inserted
         self._job_changed(job)
         return job
 

@@ -190,11 +190,11 @@ class JobStore:
         script_hash: Optional[str] = None,
     ) -> Job:
         now = iso(utcnow())
-        self._db.execute(
+        cursor = self._db.execute(
             "INSERT INTO jobs (id, cluster, name, state, submitted_at, updated_at, resources,"
             " working_dir, submit_token, request, native_id, parent_id, array_task,"
             " provenance, script_hash)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *",
             (
                 job_id,
                 cluster,
@@ -213,9 +213,11 @@ class JobStore:
                 script_hash,
             ),
         )
-        job = self.get(job_id)
-        assert job is not None
-        return job
+        # RETURNING hands back the row as written (no second query); fetchall() runs the
+        # statement to its end, which is when autocommit commits it: the row is durable (a
+        # submit's token must be, before the scheduler is called) once this returns.
+        rows = cursor.fetchall()
+        return self._to_job(rows[0])
 
     def get(self, job_id: str) -> Optional[Job]:
         row = self._db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
@@ -246,12 +248,19 @@ class JobStore:
 
     def update(self, job_id: str, **fields: Any) -> Optional[Job]:
         """Apply changed fields; returns the job if anything changed, else None."""
-        unknown = set(fields) - UPDATABLE
-        if unknown:
-            raise ValueError(f"not updatable: {sorted(unknown)}")
         current = self.get(job_id)
         if current is None:
             return None
+        return self.update_from(current, **fields)
+
+    def update_from(self, current: Job, **fields: Any) -> Optional[Job]:
+        """:meth:`update` for a caller that holds the job as the store last returned it (a
+        submit holds the row it just inserted): the changes are taken against ``current``,
+        not read again. Returns the job as written if anything changed, else None."""
+        unknown = set(fields) - UPDATABLE
+        if unknown:
+            raise ValueError(f"not updatable: {sorted(unknown)}")
+        job_id = current.id
         changes: dict[str, Any] = {}
         for key, value in fields.items():
             old = getattr(current, key)
@@ -275,11 +284,11 @@ class JobStore:
         changes["updated_at"] = iso(utcnow())
         assignments = ", ".join(f"{key} = ?" for key in changes)
         self._listed.pop(job_id, None)
-        self._db.execute(
-            f"UPDATE jobs SET {assignments} WHERE id = ?",  # noqa: S608 - keys from UPDATABLE
+        rows = self._db.execute(
+            f"UPDATE jobs SET {assignments} WHERE id = ? RETURNING *",  # noqa: S608 - UPDATABLE
             (*changes.values(), job_id),
-        )
-        return self.get(job_id)
+        ).fetchall()  # run to its end: committed (autocommit) when this returns
+        return self._to_job(rows[0]) if rows else None
 
     def set_usage(self, job_id: str, usage: Optional[Usage]) -> Optional[Job]:
         """Record what a finished job used (None: the scheduler could not say; stop asking)."""

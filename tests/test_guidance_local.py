@@ -124,6 +124,23 @@ async def test_provenance_records_notebook_cell_git_commit_and_user(api, jp_root
     assert provenance["cell_id"] == "c0ffee-1"
     assert provenance["git_commit"] == head
     assert provenance["user"]
+    # A commit made since is what the next submit records (the repository lookup is cached).
+    subprocess.run(
+        ["git", "commit", "-q", "--allow-empty", "-m", "y"], cwd=repo, env=env, check=True
+    )
+    newer = await api.submit(command="true", working_dir="project")
+    assert (
+        newer["provenance"]["git_commit"]
+        == subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=repo,
+            env=env,
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+    )
+    assert newer["provenance"]["git_commit"] != head
     outside = await api.submit(command="true")
     assert outside["provenance"]["git_commit"] is None
     status, bad = await api.call(

@@ -5,6 +5,7 @@ sbatch's file name patterns and what an accepted submit tells."""
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timezone
 from typing import Optional
 
@@ -67,29 +68,15 @@ def parse_estimate(value: str, now: Optional[datetime] = None) -> Optional[datet
     return when if when > (now or datetime.now(timezone.utc)) else None
 
 
+#: A filename pattern's codes: '%' and the one character after it (a trailing '%' is literal).
+PATTERN_CODE = re.compile(r"%(.)", re.DOTALL)
+
+
 def expand_pattern(pattern: str, job_id: str, array_job: str, task: Optional[str]) -> str:
-    """Resolve sbatch filename patterns the way Slurm does for the ones we use."""
-    out = []
-    i = 0
-    while i < len(pattern):
-        ch = pattern[i]
-        if ch == "%" and i + 1 < len(pattern):
-            code = pattern[i + 1]
-            if code == "%":
-                out.append("%")
-            elif code == "j":
-                out.append(job_id)
-            elif code == "A":
-                out.append(array_job)
-            elif code == "a":
-                out.append(task or "")
-            else:
-                out.append(pattern[i : i + 2])
-            i += 2
-            continue
-        out.append(ch)
-        i += 1
-    return "".join(out)
+    """Resolve sbatch filename patterns the way Slurm does for the ones we use (others are
+    left as they are)."""
+    values = {"%": "%", "j": job_id, "A": array_job, "a": task or ""}
+    return PATTERN_CODE.sub(lambda m: values.get(m.group(1), m.group(0)), pattern)
 
 
 def submitted(

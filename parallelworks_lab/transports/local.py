@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..environment import clean_environ
 from .base import CommandResult, Transport, TransportError
+from .local_fs import local_is_dir
 from .local_shell import LocalShellPool
 from .ssh_shell import ShellDied
 
@@ -127,6 +128,11 @@ class LocalTransport(Transport):
         return await asyncio.to_thread(read_range, path, offset, limit)
 
     async def is_dir(self, path: str) -> bool:
+        # On a local disk the stat is cheaper than a thread hand-off; a network filesystem
+        # can block, and must not block the event loop (see local_fs).
+        answer = local_is_dir(path)
+        if answer is not None:
+            return answer
         return await asyncio.to_thread(os.path.isdir, path)
 
     async def home(self) -> str:
