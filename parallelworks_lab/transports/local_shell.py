@@ -19,8 +19,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import re
-import secrets
 import shlex
 import signal
 from typing import Optional
@@ -29,12 +27,12 @@ from ..environment import clean_environ
 from .ssh_shell import (
     IDENTIFIER,
     READONLY_NAMES,
+    FramedShell,
     ShellDied,
     ShellUnavailable,
     frame,
     quote_command,
-    read_through,
-    umask_prefix,
+    read_answer,
 )
 
 SHELL = "/bin/sh"
@@ -53,7 +51,7 @@ def exec_command(argv: list[str], env: Optional[dict[str, str]] = None) -> str:
     return " ".join([*assignments, "exec", quote_command(argv)])
 
 
-class LocalShell:
+class LocalShell(FramedShell):
     """One long-lived ``/bin/sh`` child; runs one command at a time."""
 
     def __init__(self, process: asyncio.subprocess.Process) -> None:
@@ -93,32 +91,8 @@ class LocalShell:
         ended = process.returncode is not None or (process.stdout and process.stdout.at_eof())
         return not self._broken and not ended
 
-    async def run(
-        self,
-        argv: list[str],
-        *,
-        input: Optional[bytes],
-        env: Optional[dict[str, str]],
-        timeout: float,
-        umask: Optional[int] = None,
-    ) -> tuple[int, bytes, bytes]:
-        command = exec_command(argv, env)
-        if umask is not None:
-            # A group: in `base64 -d | { ...; }` the umask and the command share the pipe's end.
-            command = f"{{ {umask_prefix(umask)}{command}; }}"
-        return await self._exchange(input, command, timeout)
-
-    async def _exchange(
-        self, stdin: Optional[bytes], command: str, timeout: float
-    ) -> tuple[int, bytes, bytes]:
-        marker = secrets.token_hex(16)
-        try:
-            return await asyncio.wait_for(self._send(command, stdin, marker), timeout)
-        except BaseException:
-            # Timed out, cancelled or broken mid-frame: what the shell prints next is unknown,
-            # so it is never used again (closing it kills it and whatever it runs).
-            self.close()
-            raise
+    def command_line(self, argv: list[str], env: Optional[dict[str, str]]) -> str:
+        return exec_command(argv, env)
 
     async def _send(
         self, command: str, stdin: Optional[bytes], marker: str
@@ -130,14 +104,7 @@ class LocalShell:
             await process.stdin.drain()
         except (BrokenPipeError, ConnectionResetError) as exc:
             raise ShellDied(f"{SHELL} had ended", started=False) from exc
-        token = marker.encode()
-        # Both streams at once: a command filling one pipe must not stall on the other.
-        (stdout, status), (stderr, rest) = await asyncio.gather(
-            read_through(process.stdout, token), read_through(process.stderr, token)
-        )
-        if not re.fullmatch(rb" \d{1,3}", status) or rest:
-            raise ShellDied(f"unexpected end of frame {status!r} {rest!r}")
-        return int(status), stdout, stderr
+        return await read_answer(process.stdout, process.stderr, marker)
 
     def close(self) -> None:
         """Kill the shell and anything it is running (its own process group)."""

@@ -25,6 +25,7 @@ A frame::
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import base64
 import re
@@ -138,7 +139,68 @@ async def read_through(reader: ByteReader, marker: bytes) -> tuple[bytes, bytes]
         buf += chunk
 
 
-class ShellChannel:
+async def read_answer(
+    stdout: ByteReader, stderr: ByteReader, marker: str
+) -> tuple[int, bytes, bytes]:
+    """The exit status, stdout and stderr a frame sent with ``marker`` answered."""
+    token = marker.encode()
+    # Both streams at once: a command filling one pipe must not stall on the other.
+    (out, status), (err, rest) = await asyncio.gather(
+        read_through(stdout, token), read_through(stderr, token)
+    )
+    if not re.fullmatch(rb" \d{1,3}", status) or rest:
+        raise ShellDied(f"unexpected end of frame {status!r} {rest!r}")
+    return int(status), out, err
+
+
+class FramedShell(abc.ABC):
+    """A long-lived shell that runs one framed command at a time (over SSH or a local pipe)."""
+
+    _broken: bool
+
+    @abc.abstractmethod
+    def command_line(self, argv: list[str], env: Optional[dict[str, str]]) -> str:
+        """``argv`` with ``env`` as this shell runs it."""
+
+    @abc.abstractmethod
+    async def _send(
+        self, command: str, stdin: Optional[bytes], marker: str
+    ) -> tuple[int, bytes, bytes]:
+        """Write the frame, read its answer (:func:`read_answer`)."""
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """End the shell and whatever it runs; never used again."""
+
+    async def run(
+        self,
+        argv: list[str],
+        *,
+        input: Optional[bytes],
+        env: Optional[dict[str, str]],
+        timeout: float,
+        umask: Optional[int] = None,
+    ) -> tuple[int, bytes, bytes]:
+        command = self.command_line(argv, env)
+        if umask is not None:
+            # A group: in `base64 -d | { ...; }` the umask and the command share the pipe's end.
+            command = f"{{ {umask_prefix(umask)}{command}; }}"
+        return await self._exchange(input, command, timeout)
+
+    async def _exchange(
+        self, stdin: Optional[bytes], command: str, timeout: float
+    ) -> tuple[int, bytes, bytes]:
+        marker = secrets.token_hex(16)
+        try:
+            return await asyncio.wait_for(self._send(command, stdin, marker), timeout)
+        except BaseException:
+            # Timed out, cancelled or broken mid-frame: what the shell prints next is unknown,
+            # so it is never used again (closing it ends it and whatever it runs).
+            self.close()
+            raise
+
+
+class ShellChannel(FramedShell):
     """One long-lived ``/bin/sh`` on its own session channel; runs one command at a time."""
 
     def __init__(
@@ -166,32 +228,8 @@ class ShellChannel:
     def usable(self) -> bool:
         return not self._broken and not self._process.is_closing()
 
-    async def run(
-        self,
-        argv: list[str],
-        *,
-        input: Optional[bytes],
-        env: Optional[dict[str, str]],
-        timeout: float,
-        umask: Optional[int] = None,
-    ) -> tuple[int, bytes, bytes]:
-        command = sh_command(argv, env)
-        if umask is not None:
-            # A group: in `base64 -d | { ...; }` the umask and the command share the pipe's end.
-            command = f"{{ {umask_prefix(umask)}{command}; }}"
-        return await self._exchange(input, command, timeout)
-
-    async def _exchange(
-        self, stdin: Optional[bytes], command: str, timeout: float
-    ) -> tuple[int, bytes, bytes]:
-        marker = secrets.token_hex(16)
-        try:
-            return await asyncio.wait_for(self._send(command, stdin, marker), timeout)
-        except BaseException:
-            # Timed out, cancelled or broken mid-frame: what the shell prints next is unknown,
-            # so this channel is never used again (closing it ends the shell).
-            self.close()
-            raise
+    def command_line(self, argv: list[str], env: Optional[dict[str, str]]) -> str:
+        return sh_command(argv, env)
 
     async def _send(
         self, command: str, stdin: Optional[bytes], marker: str
@@ -203,14 +241,7 @@ class ShellChannel:
             # that is gone, opening that session fails and the caller reconnects).
             raise ShellDied("the remote shell had ended", started=False) from exc
         await self._process.stdin.drain()
-        token = marker.encode()
-        # Both streams at once: a command filling one pipe must not stall on the other.
-        (stdout, status), (stderr, rest) = await asyncio.gather(
-            read_through(self._process.stdout, token), read_through(self._process.stderr, token)
-        )
-        if not re.fullmatch(rb" \d{1,3}", status) or rest:
-            raise ShellDied(f"unexpected end of frame {status!r} {rest!r}")
-        return int(status), stdout, stderr
+        return await read_answer(self._process.stdout, self._process.stderr, marker)
 
     def close(self) -> None:
         self._broken = True
