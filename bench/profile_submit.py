@@ -53,6 +53,7 @@ class InstantSlurm(SlurmBackend):
         env: Optional[dict[str, str]] = None,
         idempotent: bool = True,
         umask: Optional[int] = None,
+        cwd: Optional[str] = None,
     ) -> CommandResult:
         InstantSlurm.next_id += 1
         return CommandResult(0, f"{InstantSlurm.next_id}\n", "")
@@ -158,7 +159,7 @@ def main() -> int:
 
         steps = StepTimer()
         steps.wrap(service, "check_resources", "partition + limits", is_async=True)
-        steps.wrap(backend, "existing_working_dir", "working-dir check", is_async=True)
+        steps.wrap(backend, "working_dir_path", "working-dir path", is_async=True)
         steps.wrap(service, "_provenance", "provenance (git, modules, user)")
         steps.wrap(service_actions, "script_hash", "script hash")
         steps.wrap(service.store, "insert", "store: insert SUBMITTING row")

@@ -132,7 +132,9 @@ class JobActions(JobViews):
         result = storable_answer(result)
         # The row as inserted is the current one (the poller leaves a job alone while its
         # submit is in flight), so the answer is built from what is written, not read again.
-        job = self.store.update_from(
+        # The write itself comes right after the answer: the row already holds the token, by
+        # which a restart finds this job on the scheduler should the server die before.
+        job = self.store.update_soon(
             inserted,
             native_id=result.native_id,
             state=result.state,
@@ -142,7 +144,6 @@ class JobActions(JobViews):
             stdout_path=result.stdout_path,
             stderr_path=result.stderr_path,
         )
-        job = job or inserted
         self._job_changed(job)
         return job
 

@@ -6,8 +6,10 @@ called; a crash between the two is then reconciled by looking the token up on th
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import json
+import logging
 import sqlite3
 from collections import OrderedDict
 from collections.abc import Iterable
@@ -22,6 +24,8 @@ from .models import Job, ResourceRequest
 from .privacy import is_secret_name, private_dir, redact_env, tighten, touch_private
 from .states import TERMINAL_STATES, JobState
 from .store_schema import migrate
+
+log = logging.getLogger(__name__)
 
 # How many intervals the poller asks the scheduler's accounting about a job that just ended
 # (accounting can lag the job's end by a few seconds).
@@ -67,6 +71,9 @@ class LiveRow:
 LIVE_COLUMNS = ", ".join(f.name for f in fields(LiveRow))
 
 
+# Columns holding times (stored as ISO text).
+TIME_COLUMNS = frozenset({"started_at", "ended_at", "estimated_start"})
+
 # Jobs kept converted for listing (see JobStore.page): a few pages of the largest size.
 PAGE_CACHE_SIZE = 4000
 
@@ -101,12 +108,14 @@ class JobStore:
             private_dir(self.path.parent, tighten_existing=False)
             touch_private(self.path)
             tighten(journals(self.path))
-        self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+        self._connection = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
         # Listed jobs by id, with the updated_at of the row they were built from. Every write
         # to a column a Job shows sets updated_at (to the microsecond), and the writes below
         # drop the id too, so a cached job is never older than its row.
         self._listed: OrderedDict[str, tuple[str, Job]] = OrderedDict()
-        self._db.row_factory = sqlite3.Row
+        # Writes whose answer is already given (update_soon), applied before anything else.
+        self._pending: dict[str, tuple[str, tuple[Any, ...]]] = {}
+        self._connection.row_factory = sqlite3.Row
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA busy_timeout=5000")
@@ -138,8 +147,29 @@ class JobStore:
             self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         return len(changed)
 
+    @property
+    def _db(self) -> sqlite3.Connection:
+        """The database, with every write :meth:`update_soon` left pending applied first, so
+        no read (and no other write) ever sees the store without them."""
+        if self._pending:
+            self.flush()
+        return self._connection
+
+    def flush(self) -> None:
+        """Apply the writes :meth:`update_soon` left pending (the event loop calls this on
+        its next turn; any other use of the store does it first)."""
+        while self._pending:
+            job_id, (sql, params) = self._pending.popitem()
+            try:
+                self._connection.execute(sql, params)
+            except sqlite3.Error as exc:
+                # The row keeps what it had (a submitted job: SUBMITTING with its token, which
+                # the poller finds on the scheduler), so a failed write loses nothing.
+                log.warning("could not record job %s: %s", job_id, exc)
+
     def close(self) -> None:
-        self._db.close()
+        self.flush()
+        self._connection.close()
 
     @staticmethod
     def _to_job(row: sqlite3.Row) -> Job:
@@ -257,10 +287,57 @@ class JobStore:
         """:meth:`update` for a caller that holds the job as the store last returned it (a
         submit holds the row it just inserted): the changes are taken against ``current``,
         not read again. Returns the job as written if anything changed, else None."""
+        changes = self._changes(current, fields)
+        if not changes:
+            return None
+        self._listed.pop(current.id, None)
+        rows = self._db.execute(
+            self._update_sql(changes) + " RETURNING *", (*changes.values(), current.id)
+        ).fetchall()  # run to its end: committed (autocommit) when this returns
+        return self._to_job(rows[0]) if rows else None
+
+    def update_soon(self, current: Job, **fields: Any) -> Job:
+        """:meth:`update_from` whose write is left to the event loop's next turn: the job as
+        it will be is returned at once (a submit answers without waiting for its second
+        commit). Any use of the store before that turn applies the write first, so nothing
+        ever reads the row without it. Only for writes whose loss in a crash is repaired by
+        something else (a submitted job's row keeps its token, which the poller looks up on
+        the scheduler after a restart); only plain columns, not times."""
+        if any(key in TIME_COLUMNS for key in fields):
+            raise ValueError(f"times are written with update_from: {sorted(fields)}")
+        changes = self._changes(current, fields)
+        if not changes:
+            return current
+        updated: dict[str, Any] = {key: fields.get(key, value) for key, value in changes.items()}
+        if "state" in changes:
+            updated["state"] = JobState(changes["state"])
+        updated["terminal"] = bool(changes.get("terminal", current.terminal))
+        updated["updated_at"] = datetime.fromisoformat(changes["updated_at"])
+        if "reason" in changes:
+            updated["reason_explained"] = explain(changes["reason"])
+        job = current.model_copy(update=updated)
+        self._listed.pop(current.id, None)
+        if current.id in self._pending:
+            self.flush()  # two pending writes of one job: keep them in order
+        self._pending[current.id] = (self._update_sql(changes), (*changes.values(), current.id))
+        try:
+            asyncio.get_running_loop().call_soon(self.flush)
+        except RuntimeError:  # no event loop (scripts, tests): write now
+            self.flush()
+        return job
+
+    @staticmethod
+    def _update_sql(changes: dict[str, Any]) -> str:
+        assignments = ", ".join(f"{key} = ?" for key in changes)
+        return f"UPDATE jobs SET {assignments} WHERE id = ?"  # noqa: S608 - UPDATABLE names
+
+    @staticmethod
+    def _changes(current: Job, fields: dict[str, Any]) -> dict[str, Any]:
+        """The column values ``fields`` change in ``current`` (with ``terminal``,
+        ``estimated_start`` and ``updated_at`` where they follow), as stored; {} if none."""
         unknown = set(fields) - UPDATABLE
         if unknown:
             raise ValueError(f"not updatable: {sorted(unknown)}")
-        job_id = current.id
         changes: dict[str, Any] = {}
         for key, value in fields.items():
             old = getattr(current, key)
@@ -275,20 +352,14 @@ class JobStore:
                 continue
             changes[key] = value
         if not changes:
-            return None
+            return changes
         if "state" in changes:
             terminal = JobState(changes["state"]) in TERMINAL_STATES
             changes["terminal"] = int(terminal)
             if terminal:
                 changes["estimated_start"] = None
         changes["updated_at"] = iso(utcnow())
-        assignments = ", ".join(f"{key} = ?" for key in changes)
-        self._listed.pop(job_id, None)
-        rows = self._db.execute(
-            f"UPDATE jobs SET {assignments} WHERE id = ? RETURNING *",  # noqa: S608 - UPDATABLE
-            (*changes.values(), job_id),
-        ).fetchall()  # run to its end: committed (autocommit) when this returns
-        return self._to_job(rows[0]) if rows else None
+        return changes
 
     def set_usage(self, job_id: str, usage: Optional[Usage]) -> Optional[Job]:
         """Record what a finished job used (None: the scheduler could not say; stop asking)."""

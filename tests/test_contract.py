@@ -123,6 +123,15 @@ async def test_submit_completes_with_output(api, cluster, workdir):
     assert await api.read_all(job["id"], "stderr") == "err\n"
 
 
+async def test_a_missing_working_dir_is_400_and_nothing_is_queued(api, cluster, workdir):
+    missing = workdir / "not-made"
+    status, answer = await api.call("POST", "jobs", body(cluster, missing, command="true"))
+    assert status == 400, answer
+    [error] = answer["errors"]
+    assert error["field"] == "working_dir" and str(missing) in error["message"], answer
+    assert (await api.get("jobs"))["jobs"] == []
+
+
 async def test_exit_3_is_failed_with_code_3(api, cluster, workdir):
     job = await api.submit(**body(cluster, workdir, command="exit 3"))
     done = await api.wait(job["id"], TERMINAL, timeout=60)

@@ -193,11 +193,13 @@ async def test_full_partition_gives_a_start_estimate_near_the_running_jobs_end(
         assert running.started_at is not None
         ends = running.started_at + timedelta(minutes=2)
         behind = await jobs.submit("#!/bin/bash\ntrue\n", partition="debug")
-        # Backfill runs every 2 s here: the estimate appears in the regular poll's squeue.
+        # Backfill runs every 2 s here: the estimate appears in the regular poll's squeue. The
+        # reason comes with the main scheduler's next pass, which may be a poll later (until
+        # then squeue says "None").
         status = await eventually(
             lambda: jobs.status(behind),
-            lambda s: s is not None and s.estimated_start is not None,
-            "a start estimate",
+            lambda s: s is not None and s.estimated_start is not None and s.reason is not None,
+            "a start estimate and a reason",
             timeout=60,
         )
         assert status is not None and status.estimated_start is not None

@@ -8,6 +8,8 @@ import time
 
 import psutil
 
+from parallelworks_lab.backends import local
+
 from .support.api import MAX_TIME, SLOTS
 
 TERMINAL = {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT"}
@@ -67,16 +69,21 @@ async def test_logs_are_incremental_while_running(api):
     assert tail == {"data": "", "offset": offset, "eof": True}
 
 
+def job_processes(native_id: str) -> list[psutil.Process]:
+    """The processes of a local job (its wrapper's session carries its id)."""
+    return [
+        p
+        for p in psutil.process_iter(["cmdline", "environ"])
+        if (p.info.get("environ") or {}).get("PWLAB_JOB_ID") == native_id
+    ]
+
+
 async def test_cancel_running_job_kills_its_process_group(api):
     job = await api.submit(script="#!/bin/bash\nsleep 300 &\nsleep 300\n")
     await api.wait(job["id"], {"RUNNING"})
     # Find the job's processes: its session is led by the wrapper.
     await asyncio.sleep(0.3)
-    members = [
-        p
-        for p in psutil.process_iter(["cmdline", "environ"])
-        if (p.info.get("environ") or {}).get("PWLAB_JOB_ID") == job["native_id"]
-    ]
+    members = job_processes(job["native_id"])
     assert len(members) >= 3  # wrapper, script, two sleeps
     pgids = {os.getpgid(p.pid) for p in members}
     assert len(pgids) == 1
@@ -149,11 +156,21 @@ async def test_dependency_waits_for_success(api):
     assert (cancelled["state"], cancelled["reason"]) == ("CANCELLED", "DependencyNeverSatisfied")
 
 
-async def test_time_limit_ends_in_timeout(api):
+async def test_time_limit_ends_in_timeout(api, monkeypatch):
     job = await api.submit(command="sleep 600", resources={"time_limit_minutes": 1})
-    done = await api.wait(job["id"], TERMINAL, timeout=90)
+    await api.wait(job["id"], {"RUNNING"}, timeout=30)
+    await asyncio.sleep(0.3)
+    members = job_processes(job["native_id"])
+    assert members
+    # A minute on: the server's clock jumps instead of the test waiting it out (limits are
+    # whole minutes); the job's real process is still what gets ended.
+    later = time.time() + 61
+    monkeypatch.setattr(local, "_now", lambda: later)
+    done = await api.wait(job["id"], TERMINAL, timeout=30)
     assert done["state"] == "TIMEOUT"
-    assert "time limit" in done["reason"]
+    assert "time limit of 1 min" in done["reason"]
+    _gone, alive = psutil.wait_procs(members, timeout=15)
+    assert not alive, f"still running after its time limit: {alive}"
     assert MAX_TIME >= 1
 
 

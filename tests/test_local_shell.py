@@ -18,7 +18,7 @@ from parallelworks_lab.transports import local_shell
 from parallelworks_lab.transports.base import TransportError
 from parallelworks_lab.transports.local import LocalTransport, LocalTransportSettings
 
-from .test_ssh_channel import ODD_TEXT, sh, stdin_cases
+from .test_ssh_channel import ODD_TEXT, odd_directory, sh, stdin_cases
 
 
 @contextlib.asynccontextmanager
@@ -141,6 +141,23 @@ async def test_stdin_is_passed_byte_exact_and_never_run(tmp_path, channels, case
         echoed = await local.run(["cat"], input=data, timeout=30)
         assert echoed.stdout == data
         assert not canary.exists(), "the shell ran part of the command's stdin"
+
+
+@pytest.mark.parametrize("channels", [2, 0], ids=["helper", "direct"])
+async def test_a_command_runs_in_its_directory_or_not_at_all(tmp_path, channels):
+    directory = odd_directory(tmp_path)
+    a_file = tmp_path / "a-file"
+    a_file.write_text("")
+    canary = tmp_path / "canary"
+    async with transport(channels) as local:
+        result = await local.run(["pwd"], cwd=str(directory), input="x\n", umask=0o077)
+        assert (result.returncode, result.stdout) == (0, f"{directory}\n"), result
+        for where in (tmp_path / "missing", a_file):
+            with pytest.raises(NotADirectoryError):
+                await local.run(["touch", str(canary)], cwd=str(where))
+        assert not canary.exists(), "the command ran although its directory was missing"
+        after = await local.run(["pwd"])
+        assert after.returncode == 0 and after.stdout == f"{os.getcwd()}\n"
 
 
 async def test_env_values_and_umask_reach_the_command(tmp_path):

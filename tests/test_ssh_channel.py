@@ -192,6 +192,35 @@ def test_frame_sends_plain_text_as_is_and_the_rest_as_base64():
     assert b"m" * 32 not in ssh_shell.frame("'cat'", plain, "m" * 32)
 
 
+def odd_directory(parent: Path) -> Path:
+    """A directory whose name a shell would expand, split or take for an option."""
+    path = parent / f"-dir with 'quote' $(touch x) `id` {uuid.uuid4().hex[:6]}"
+    path.mkdir()
+    return path
+
+
+@pytest.mark.parametrize("channels", [4, 0], ids=["shell", "session-per-command"])
+async def test_a_command_runs_in_its_directory_or_not_at_all(slurm_cluster, channels):
+    scratch = Path(slurm_cluster["scratch_dir"])
+    directory = odd_directory(scratch)
+    a_file = scratch / f"file-{uuid.uuid4().hex}"
+    a_file.write_text("")
+    canary = scratch / f"canary-{uuid.uuid4().hex}"
+    async with connected(slurm_cluster, command_channels=channels) as transport:
+        result = await transport.run(["pwd"], cwd=str(directory), input="x\n", timeout=10)
+        assert (result.returncode, result.stdout) == (0, f"{directory}\n"), result
+        for where in (scratch / "missing", a_file):
+            with pytest.raises(NotADirectoryError):
+                await transport.run(["touch", str(canary)], cwd=str(where), timeout=10)
+        assert not canary.exists(), "the command ran although its directory was missing"
+        if channels:
+            # Checked by the shell in the same exchange: no SFTP round trip before it.
+            assert transport._sftp is None
+        # The shell is still in order, and still where it was.
+        after = await transport.run(["pwd"], timeout=10)
+        assert after.returncode == 0 and after.stdout != f"{directory}\n"
+
+
 async def test_env_values_are_passed_exactly(slurm_cluster):
     async with connected(slurm_cluster) as transport:
         canary = Path(slurm_cluster["scratch_dir"]) / f"canary-{uuid.uuid4().hex}"

@@ -104,8 +104,11 @@ class CommandLineBackend(Backend):
         env: Optional[dict[str, str]] = None,
         idempotent: bool = True,
         umask: Optional[int] = None,
+        cwd: Optional[str] = None,
     ) -> CommandResult:
-        """Run a scheduler command; ClusterUnreachable when the scheduler could not be asked."""
+        """Run a scheduler command; ClusterUnreachable when the scheduler could not be asked.
+        ``cwd``: run in that directory on the cluster (a submit, in its working directory);
+        a 400 on ``working_dir`` if it is not one the user can enter (nothing is run)."""
         try:
             result = await self.transport.run(
                 argv,
@@ -114,9 +117,15 @@ class CommandLineBackend(Backend):
                 timeout=self.settings.command_timeout,
                 idempotent=idempotent,
                 umask=umask,
+                cwd=cwd,
             )
         except TransportError as exc:
             raise ClusterUnreachable(self.context.cluster_id, str(exc)) from exc
+        except NotADirectoryError:
+            raise InvalidRequest.for_field(
+                "working_dir",
+                f"'{cwd}' is not an existing directory on the cluster (one you can enter)",
+            ) from None
         if result.returncode == 127:
             raise ClusterUnreachable(
                 self.context.cluster_id, f"{argv[0]}: command not found on the cluster"
@@ -143,18 +152,13 @@ class CommandLineBackend(Backend):
         if result.returncode != 0:
             raise Conflict(f"{argv[0]} refused: {last_line(result.stderr or result.stdout)}")
 
-    async def existing_working_dir(self, working_dir: Optional[str]) -> str:
-        """The absolute working directory on the cluster; 400 on ``working_dir`` if missing."""
+    async def working_dir_path(self, working_dir: Optional[str]) -> str:
+        """The absolute working directory on the cluster. Not checked here: a submit runs its
+        command in it (``run(cwd=...)``), which checks it in the same exchange."""
         try:
-            path = resolve_working_dir(await self.transport.home(), working_dir)
-            exists = await self.transport.is_dir(path)
+            return resolve_working_dir(await self.transport.home(), working_dir)
         except TransportError as exc:
             raise ClusterUnreachable(self.context.cluster_id, str(exc)) from exc
-        if not exists:
-            raise InvalidRequest.for_field(
-                "working_dir", f"'{path}' is not an existing directory on the cluster"
-            )
-        return path
 
     async def read_log(self, path: str, offset: int, limit: int) -> bytes:
         try:

@@ -224,7 +224,7 @@ class SGEBackend(CommandLineBackend):
         return argv
 
     async def submit(self, request: SubmitRequest) -> SubmitResult:
-        working_dir = await self.existing_working_dir(request.working_dir)
+        working_dir = await self.working_dir_path(request.working_dir)
         argv = self.qsub_argv(request, working_dir)
         # One command: make the output folder (with the umask), then qsub. The script itself
         # sets the umask too: Grid Engine starts jobs with its daemon's, not the submitter's.
@@ -234,6 +234,7 @@ class SGEBackend(CommandLineBackend):
             env=request.env,
             idempotent=False,
             umask=self.settings.umask,
+            cwd=working_dir,
         )
         if result.returncode != 0:
             raise qsub_error(result.stderr or result.stdout)

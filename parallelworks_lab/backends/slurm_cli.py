@@ -198,7 +198,7 @@ class SlurmCommandLineBackend(CommandLineBackend):
         return argv
 
     async def submit(self, request: SubmitRequest) -> SubmitResult:
-        working_dir = await self.existing_working_dir(request.working_dir)
+        working_dir = await self.working_dir_path(request.working_dir)
         argv = self.sbatch_argv(request, working_dir)
         # Never re-sent after a dropped connection: a lost answer is found by its token.
         # Slurm creates the job's output files (and runs the job) with sbatch's umask.
@@ -208,6 +208,7 @@ class SlurmCommandLineBackend(CommandLineBackend):
             env=request.env,
             idempotent=False,
             umask=self.settings.umask,
+            cwd=working_dir,
         )
         if result.returncode != 0:
             raise _sbatch_error(result.stderr or result.stdout)

@@ -32,12 +32,15 @@ class Transport(abc.ABC):
         timeout: float = 60.0,
         idempotent: bool = True,
         umask: Optional[int] = None,
+        cwd: Optional[str] = None,
     ) -> CommandResult:
         """Run ``argv`` (never through a local shell; quoted for the remote one) and wait.
 
         ``idempotent=False`` (a submit): never run it a second time after a failure that may
         have come after it started; the caller reconciles instead. ``umask``: the command runs
-        with it (a scheduler gives a job the umask it was submitted with).
+        with it (a scheduler gives a job the umask it was submitted with). ``cwd``: it runs in
+        that directory; NotADirectoryError, and nothing run, if that is not a directory the
+        user can enter (checked in the same exchange where the transport can).
         """
 
     @abc.abstractmethod

@@ -62,6 +62,7 @@ class LocalTransport(Transport):
         timeout: float = 60.0,
         idempotent: bool = True,
         umask: Optional[int] = None,
+        cwd: Optional[str] = None,
     ) -> CommandResult:
         self.commands_run += 1
         shell = await self.shells.acquire()
@@ -69,7 +70,7 @@ class LocalTransport(Transport):
             stdin = None if input is None else input.encode()
             try:
                 status, out, err = await shell.run(
-                    argv, input=stdin, env=env, timeout=timeout, umask=umask
+                    argv, input=stdin, env=env, timeout=timeout, umask=umask, cwd=cwd
                 )
             except asyncio.TimeoutError:
                 raise TransportError(f"{argv[0]} did not answer within {timeout:.0f} s") from None
@@ -87,7 +88,7 @@ class LocalTransport(Transport):
                 )
             finally:
                 self.shells.release(shell)
-        return await self._exec(argv, input=input, env=env, timeout=timeout, umask=umask)
+        return await self._exec(argv, input=input, env=env, timeout=timeout, umask=umask, cwd=cwd)
 
     async def _exec(
         self,
@@ -97,9 +98,12 @@ class LocalTransport(Transport):
         env: Optional[dict[str, str]],
         timeout: float,
         umask: Optional[int],
+        cwd: Optional[str],
     ) -> CommandResult:
         """Start ``argv`` as a child of the server itself."""
         full_env = clean_environ(env)
+        if cwd is not None and not await self.is_dir(cwd):
+            raise NotADirectoryError(cwd)
         try:
             proc = await asyncio.create_subprocess_exec(
                 *argv,
@@ -108,8 +112,11 @@ class LocalTransport(Transport):
                 stderr=asyncio.subprocess.PIPE,
                 env=full_env,
                 umask=-1 if umask is None else umask,
+                cwd=cwd,
             )
         except OSError as exc:  # e.g. sbatch not installed
+            if cwd is not None and exc.filename == cwd:  # gone, or not enterable, since
+                raise NotADirectoryError(cwd) from exc
             raise TransportError(f"cannot run {argv[0]}: {exc}") from exc
         try:
             out, err = await asyncio.wait_for(

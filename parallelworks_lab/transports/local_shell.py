@@ -95,12 +95,12 @@ class LocalShell(FramedShell):
         return exec_command(argv, env)
 
     async def _send(
-        self, command: str, stdin: Optional[bytes], marker: str
+        self, command: str, stdin: Optional[bytes], marker: str, directory: Optional[str]
     ) -> tuple[int, bytes, bytes]:
         process = self._process
         assert process.stdin and process.stdout and process.stderr
         try:
-            process.stdin.write(frame(command, stdin, marker))
+            process.stdin.write(frame(command, stdin, marker, directory))
             await process.stdin.drain()
         except (BrokenPipeError, ConnectionResetError) as exc:
             raise ShellDied(f"{SHELL} had ended", started=False) from exc

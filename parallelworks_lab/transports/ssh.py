@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import shlex
 from typing import Any, Literal, Optional
 
 import asyncssh
@@ -144,13 +145,16 @@ class SSHTransport(Transport):
         timeout: float = 60.0,
         idempotent: bool = True,
         umask: Optional[int] = None,
+        cwd: Optional[str] = None,
     ) -> CommandResult:
         self.commands_run += 1
         stdin = None if input is None else input.encode()
         for attempt in (1, 2):
             conn = await self._connect()
             try:
-                status, stdout, stderr = await self._run_on(conn, argv, stdin, env, timeout, umask)
+                status, stdout, stderr = await self._run_on(
+                    conn, argv, stdin, env, timeout, umask, cwd
+                )
             except asyncio.TimeoutError as exc:  # asyncssh.TimeoutError is one too
                 raise TransportError(f"{argv[0]} did not answer within {timeout:.0f} s") from exc
             except (
@@ -203,6 +207,7 @@ class SSHTransport(Transport):
         env: Optional[dict[str, str]],
         timeout: float,
         umask: Optional[int] = None,
+        cwd: Optional[str] = None,
     ) -> tuple[int, bytes, bytes]:
         pool = self._shell_pool(conn)
         was_disabled = pool.disabled
@@ -215,14 +220,18 @@ class SSHTransport(Transport):
             )
         if channel is not None:
             try:
-                return await channel.run(argv, input=stdin, env=env, timeout=timeout, umask=umask)
+                return await channel.run(
+                    argv, input=stdin, env=env, timeout=timeout, umask=umask, cwd=cwd
+                )
             except ShellDied as exc:
                 if exc.started:
                     raise
                 # The shell had ended while idle and nothing was sent: run it on its own session.
             finally:
                 pool.release(channel)
-        return await self._run_one_off(conn, argv, stdin, env, timeout, umask)
+        if cwd is not None and not await self.is_dir(cwd):
+            raise NotADirectoryError(cwd)
+        return await self._run_one_off(conn, argv, stdin, env, timeout, umask, cwd)
 
     async def _run_one_off(
         self,
@@ -232,11 +241,16 @@ class SSHTransport(Transport):
         env: Optional[dict[str, str]],
         timeout: float,
         umask: Optional[int] = None,
+        cwd: Optional[str] = None,
     ) -> tuple[int, bytes, bytes]:
         """The command on a session channel of its own, through the user's login shell."""
         self._one_off_sessions += 1
-        # `umask NNN; cmd` means the same in sh, bash, zsh, csh and fish login shells.
+        # `umask NNN; cmd` and `cd '/dir' && cmd` mean the same in sh, bash, zsh, csh and fish
+        # login shells (the directory was checked just before; an absolute path never starts
+        # with the "-" of an option).
         command = umask_prefix(umask) + quote_command(argv, env)
+        if cwd is not None and cwd.startswith("/"):
+            command = f"cd {shlex.quote(cwd)} && {command}"
         # asyncssh sends no EOF for empty or no input: a command reading stdin would hang.
         options: dict[str, Any] = (
             {"input": stdin} if stdin else {"stdin": asyncio.subprocess.DEVNULL}

@@ -21,6 +21,12 @@ A frame::
   random and checked to be absent from the text (base64 text cannot contain its ``_`` at all).
 - The end marker is 128 random bits, fresh per command, and the shell is sent it in two halves,
   so it never appears in anything we write: output (even an echo of our input) cannot forge it.
+
+A command that must run in a directory (a submit, in its working directory) is framed as
+``if test -d DIR && test -x DIR; then (cd DIR && ...) <<...; <end with "$?">; else <end with
+"nodir">; fi``: the shell checks the directory with its builtins in the same exchange, instead
+of a separate SFTP round trip before the command, and the status word ``nodir`` (which no exit
+status can be) says the command was not run.
 """
 
 from __future__ import annotations
@@ -49,6 +55,10 @@ PLAIN_TEXT = re.compile(rb"[\t\x20-\x7e\n]*\n")
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # Read-only in bash (/bin/sh on many login nodes): assigning one would fail, `env` does not.
 READONLY_NAMES = frozenset({"BASHOPTS", "BASH_VERSINFO", "EUID", "PPID", "SHELLOPTS", "UID"})
+# The status a frame ends with when its directory is missing (the command did not run), and
+# what read_answer returns for it (exit statuses are 0-255).
+NO_DIRECTORY_WORD = "nodir"
+NO_DIRECTORY = -1
 
 
 class ShellUnavailable(Exception):
@@ -96,19 +106,32 @@ def umask_prefix(umask: Optional[int]) -> str:
     return f"umask {umask:03o}; "
 
 
-def frame(command: str, stdin: Optional[bytes], marker: str) -> bytes:
-    """What the long-lived shell is sent to run ``command`` (already quoted) once."""
+def frame(
+    command: str, stdin: Optional[bytes], marker: str, directory: Optional[str] = None
+) -> bytes:
+    """What the long-lived shell is sent to run ``command`` (already quoted) once; in
+    ``directory``, if given, or not at all when that is not a directory it can enter."""
     half = len(marker) // 2
     halves = f"{marker[:half]} {marker[half:]}"
-    end = f"""printf '%s%s %d\\n' {halves} "$?"; printf '%s%s\\n' {halves} >&2\n"""
+    status = f"""printf '%s%s %s\\n' {halves} "$?"; """
+    err_end = f"printf '%s%s\\n' {halves} >&2\n"
+    cd = ""
+    if directory is not None:
+        where = shlex.quote(directory)
+        cd = f"cd -- {where} && "
+        opening = f"if test -d {where} && test -x {where}; then "
+        status += f"else printf '%s%s {NO_DIRECTORY_WORD}\\n' {halves}; fi; "
+    else:
+        opening = ""
     if stdin is None:
-        return f"({command}) </dev/null\n{end}".encode()
+        return f"{opening}({cd}{command}) </dev/null\n{status}{err_end}".encode()
     delimiter = f"PWLAB_IN_{secrets.token_hex(16)}"
     if PLAIN_TEXT.fullmatch(stdin) and delimiter.encode() not in stdin:
-        head, body = f"({command})", stdin
+        head, body = f"{opening}({cd}{command})", stdin
     else:
-        head, body = f"(base64 -d | {command})", base64.encodebytes(stdin)
-    return b"".join((f"{head} <<'{delimiter}'\n".encode(), body, f"{delimiter}\n{end}".encode()))
+        head, body = f"{opening}({cd}base64 -d | {command})", base64.encodebytes(stdin)
+    tail = f"{delimiter}\n{status}{err_end}"
+    return b"".join((f"{head} <<'{delimiter}'\n".encode(), body, tail.encode()))
 
 
 class ByteReader(Protocol):
@@ -142,12 +165,15 @@ async def read_through(reader: ByteReader, marker: bytes) -> tuple[bytes, bytes]
 async def read_answer(
     stdout: ByteReader, stderr: ByteReader, marker: str
 ) -> tuple[int, bytes, bytes]:
-    """The exit status, stdout and stderr a frame sent with ``marker`` answered."""
+    """The exit status, stdout and stderr a frame sent with ``marker`` answered
+    (:data:`NO_DIRECTORY` for a frame whose directory was missing)."""
     token = marker.encode()
     # Both streams at once: a command filling one pipe must not stall on the other.
     (out, status), (err, rest) = await asyncio.gather(
         read_through(stdout, token), read_through(stderr, token)
     )
+    if status == f" {NO_DIRECTORY_WORD}".encode() and not rest:
+        return NO_DIRECTORY, out, err
     if not re.fullmatch(rb" \d{1,3}", status) or rest:
         raise ShellDied(f"unexpected end of frame {status!r} {rest!r}")
     return int(status), out, err
@@ -164,7 +190,7 @@ class FramedShell(abc.ABC):
 
     @abc.abstractmethod
     async def _send(
-        self, command: str, stdin: Optional[bytes], marker: str
+        self, command: str, stdin: Optional[bytes], marker: str, directory: Optional[str]
     ) -> tuple[int, bytes, bytes]:
         """Write the frame, read its answer (:func:`read_answer`)."""
 
@@ -180,19 +206,25 @@ class FramedShell(abc.ABC):
         env: Optional[dict[str, str]],
         timeout: float,
         umask: Optional[int] = None,
+        cwd: Optional[str] = None,
     ) -> tuple[int, bytes, bytes]:
+        """Run ``argv`` (in ``cwd``: NotADirectoryError, and nothing run, if it is not a
+        directory this user can enter there)."""
         command = self.command_line(argv, env)
         if umask is not None:
             # A group: in `base64 -d | { ...; }` the umask and the command share the pipe's end.
             command = f"{{ {umask_prefix(umask)}{command}; }}"
-        return await self._exchange(input, command, timeout)
+        answer = await self._exchange(input, command, timeout, cwd)
+        if answer[0] == NO_DIRECTORY:
+            raise NotADirectoryError(cwd)
+        return answer
 
     async def _exchange(
-        self, stdin: Optional[bytes], command: str, timeout: float
+        self, stdin: Optional[bytes], command: str, timeout: float, cwd: Optional[str] = None
     ) -> tuple[int, bytes, bytes]:
         marker = secrets.token_hex(16)
         try:
-            return await asyncio.wait_for(self._send(command, stdin, marker), timeout)
+            return await asyncio.wait_for(self._send(command, stdin, marker, cwd), timeout)
         except BaseException:
             # Timed out, cancelled or broken mid-frame: what the shell prints next is unknown,
             # so it is never used again (closing it ends it and whatever it runs).
@@ -232,10 +264,10 @@ class ShellChannel(FramedShell):
         return sh_command(argv, env)
 
     async def _send(
-        self, command: str, stdin: Optional[bytes], marker: str
+        self, command: str, stdin: Optional[bytes], marker: str, directory: Optional[str]
     ) -> tuple[int, bytes, bytes]:
         try:
-            self._process.stdin.write(frame(command, stdin, marker))
+            self._process.stdin.write(frame(command, stdin, marker, directory))
         except BrokenPipeError as exc:
             # Nothing was sent: the caller runs it on a session of its own (on a connection
             # that is gone, opening that session fails and the caller reconnects).

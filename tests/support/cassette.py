@@ -82,7 +82,7 @@ CONTROL_COMMANDS = {"scancel", "qdel", "qhold", "qrls", "qmod"}
 SCONTROL_CHANGES = {"uhold", "hold", "release", "update", "requeue", "suspend", "resume"}
 # What identifies a request of each kind (the rest of an event is the answer).
 REQUEST_FIELDS = {
-    "run": ("argv", "stdin", "env"),
+    "run": ("argv", "stdin", "env", "cwd"),
     "read_file": ("path", "offset", "limit"),
     "is_dir": ("path",),
     "home": (),
@@ -450,6 +450,7 @@ def run_event(
     env: Optional[dict[str, str]],
     idempotent: bool,
     umask: Optional[int],
+    cwd: Optional[str] = None,
 ) -> dict[str, Any]:
     """A command as it is recorded and as the replay looks it up (the same fields for both)."""
     event: dict[str, Any] = {
@@ -462,6 +463,8 @@ def run_event(
         event["idempotent"] = False
     if umask is not None:
         event["umask"] = f"{umask:03o}"  # part of the command: a changed umask is a miss
+    if cwd is not None:
+        event["cwd"] = subs.normalize(cwd)
     return event
 
 
@@ -479,15 +482,26 @@ class RecordingMixin:
         timeout: float = 60.0,
         idempotent: bool = True,
         umask: Optional[int] = None,
+        cwd: Optional[str] = None,
     ) -> CommandResult:
         subs = self.session.subs
-        event = run_event(subs, argv, input, env, idempotent, umask)
+        event = run_event(subs, argv, input, env, idempotent, umask, cwd)
         try:
             result: CommandResult = await super().run(  # type: ignore[misc]
-                argv, input=input, env=env, timeout=timeout, idempotent=idempotent, umask=umask
+                argv,
+                input=input,
+                env=env,
+                timeout=timeout,
+                idempotent=idempotent,
+                umask=umask,
+                cwd=cwd,
             )
         except TransportError as exc:
             event["raise"] = subs.normalize(str(exc))
+            self.session.add(event)
+            raise
+        except NotADirectoryError:
+            event["error"] = "NotADirectoryError"
             self.session.add(event)
             raise
         event["returncode"] = result.returncode
@@ -548,13 +562,16 @@ class ReplayMixin:
         timeout: float = 60.0,
         idempotent: bool = True,
         umask: Optional[int] = None,
+        cwd: Optional[str] = None,
     ) -> CommandResult:
         self.commands_run += 1
         subs = self.session.subs
-        event = run_event(subs, argv, input, env, idempotent, umask)
+        event = run_event(subs, argv, input, env, idempotent, umask, cwd)
         answer = await self._answer(event)
         if "raise" in answer:
             raise TransportError(subs.restore(answer["raise"]))
+        if answer.get("error") == "NotADirectoryError":
+            raise NotADirectoryError(cwd)
         return CommandResult(
             answer["returncode"], subs.restore(answer["stdout"]), subs.restore(answer["stderr"])
         )
