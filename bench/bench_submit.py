@@ -14,8 +14,8 @@ call every path once each (so machine noise hits them alike); median and p95 of 
 is a path minus its bare sbatch. Targets: ours at most half the peer's on ``local``, and within
 1.5 ms of the HTTP floor on both transports.
 
-Where our time goes is measured apart, in this process: the transport alone (the long-lived
-``/bin/sh`` helper vs a child of this big process per command; the SSH command channel), the
+Where our time goes is measured apart, in this process: the transport alone (``local``: a
+child started with vfork, read from the event loop; the SSH command channel), the
 store's two writes, and the server's own time (Server-Timing). The working directory is checked
 in the same exchange as sbatch (``cwd``), on both transports.
 """
@@ -229,8 +229,7 @@ def in_process_breakdown(info: dict[str, Any], sbatch: list[str], script: str) -
     slurm_env = {"SLURM_CONF": info["slurm_conf"]}
     scratch = info["scratch_dir"]
     loop = asyncio.new_event_loop()
-    helper = LocalTransport(LocalTransportSettings(command_channels=2))
-    forking = LocalTransport(LocalTransportSettings(command_channels=0))
+    local = LocalTransport(LocalTransportSettings())
     ssh = SSHTransport(SSHTransportSettings(**transport_entry("slurm-ssh", info)))
     store = JobStore(Path(tempfile.mkdtemp(prefix="pwlab-bench-store-")) / "jobs.sqlite")
 
@@ -257,8 +256,7 @@ def in_process_breakdown(info: dict[str, Any], sbatch: list[str], script: str) -
         store.update(job_id, native_id="1", state=JobState.QUEUED, raw_state="PENDING")
 
     parts = {
-        "sbatch via the /bin/sh helper (in its dir)": via(helper),
-        "sbatch as a child of this process": via(forking),
+        "sbatch started by the local transport": via(local),
         "sbatch over an SSH command channel (in its dir)": via(ssh),
         "SQLite insert + update": store_writes,
     }
@@ -270,8 +268,7 @@ def in_process_breakdown(info: dict[str, Any], sbatch: list[str], script: str) -
             for name, fn in parts.items():
                 samples[name].append(timed(fn))
     finally:
-        loop.run_until_complete(helper.close())
-        loop.run_until_complete(forking.close())
+        loop.run_until_complete(local.close())
         loop.run_until_complete(ssh.close())
         loop.close()
         store.close()

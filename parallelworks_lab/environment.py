@@ -13,6 +13,7 @@ dropped too.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from collections.abc import Mapping
@@ -34,6 +35,7 @@ SLURM_JOB_PREFIXES = ("SLURM_", "SLURMD_")
 SLURM_KEPT = frozenset({"SLURM_CONF"})
 
 
+@functools.lru_cache(maxsize=1024)
 def is_secret(name: str) -> bool:
     return name in SECRET_NAMES or bool(SECRET_PATTERN.match(name))
 

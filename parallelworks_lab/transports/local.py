@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
-import shutil
 from pathlib import Path
 from typing import Literal, Optional
 
@@ -14,8 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ..environment import clean_environ
 from .base import CommandResult, Transport, TransportError
 from .local_fs import local_is_dir
-from .local_shell import LocalShellPool
-from .ssh_shell import ShellDied
+from .spawn import run_child
 
 
 def read_range(path: str, offset: int, limit: int) -> bytes:
@@ -35,20 +32,23 @@ class LocalTransportSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
     type: Literal["local"] = "local"
     command_channels: int = Field(
-        default=2,
+        default=0,
         ge=0,
         le=16,
-        description="Long-lived /bin/sh helpers that run commands so the server does not fork "
-        "itself for each one; 0 starts every command directly.",
+        description="Not used any more (accepted so that configurations written for the "
+        "earlier long-lived /bin/sh helpers still load): every command is started directly, "
+        "which now costs less than handing it to a helper.",
     )
 
 
 class LocalTransport(Transport):
+    """Scheduler commands as children of the server (``spawn.run_child``: vfork, no asyncio
+    subprocess machinery), with the server's environment minus its secrets."""
+
     def __init__(self, settings: LocalTransportSettings, home: Optional[Path] = None) -> None:
         super().__init__()
         self.settings = settings
         self._home = home
-        self.shells = LocalShellPool(settings.command_channels)
 
     def set_home(self, home: Path) -> None:
         self._home = home
@@ -65,71 +65,25 @@ class LocalTransport(Transport):
         cwd: Optional[str] = None,
     ) -> CommandResult:
         self.commands_run += 1
-        shell = await self.shells.acquire()
-        if shell is not None:
-            stdin = None if input is None else input.encode()
-            try:
-                status, out, err = await shell.run(
-                    argv, input=stdin, env=env, timeout=timeout, umask=umask, cwd=cwd
-                )
-            except asyncio.TimeoutError:
-                raise TransportError(f"{argv[0]} did not answer within {timeout:.0f} s") from None
-            except ShellDied as exc:
-                # Killed from outside: run it directly, unless it may have run already (a
-                # submit is then reconciled by its token).
-                if exc.started and not idempotent:
-                    raise TransportError(f"the shell running {argv[0]} ended: {exc}") from exc
-            else:
-                if status in (126, 127) and not runnable(argv[0], env):
-                    # As when starting it directly fails: the cluster is unusable from here.
-                    raise TransportError(f"cannot run {argv[0]}: {err.decode(errors='replace')}")
-                return CommandResult(
-                    status, out.decode(errors="replace"), err.decode(errors="replace")
-                )
-            finally:
-                self.shells.release(shell)
-        return await self._exec(argv, input=input, env=env, timeout=timeout, umask=umask, cwd=cwd)
-
-    async def _exec(
-        self,
-        argv: list[str],
-        *,
-        input: Optional[str],
-        env: Optional[dict[str, str]],
-        timeout: float,
-        umask: Optional[int],
-        cwd: Optional[str],
-    ) -> CommandResult:
-        """Start ``argv`` as a child of the server itself."""
         full_env = clean_environ(env)
         if cwd is not None and not await self.is_dir(cwd):
             raise NotADirectoryError(cwd)
         try:
-            proc = await asyncio.create_subprocess_exec(
-                *argv,
-                stdin=asyncio.subprocess.PIPE if input is not None else asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE,
+            status, out, err = await run_child(
+                argv,
+                input=input.encode() if input is not None else None,
                 env=full_env,
-                umask=-1 if umask is None else umask,
                 cwd=cwd,
+                umask=-1 if umask is None else umask,
+                timeout=timeout,
             )
+        except asyncio.TimeoutError:  # before OSError: TimeoutError is one
+            raise TransportError(f"{argv[0]} did not answer within {timeout:.0f} s") from None
         except OSError as exc:  # e.g. sbatch not installed
             if cwd is not None and exc.filename == cwd:  # gone, or not enterable, since
                 raise NotADirectoryError(cwd) from exc
             raise TransportError(f"cannot run {argv[0]}: {exc}") from exc
-        try:
-            out, err = await asyncio.wait_for(
-                proc.communicate(input.encode() if input is not None else None), timeout
-            )
-        except asyncio.TimeoutError:
-            with contextlib.suppress(ProcessLookupError):
-                proc.kill()
-            await proc.wait()
-            raise TransportError(f"{argv[0]} did not answer within {timeout:.0f} s") from None
-        return CommandResult(
-            proc.returncode or 0, out.decode(errors="replace"), err.decode(errors="replace")
-        )
+        return CommandResult(status, out.decode(errors="replace"), err.decode(errors="replace"))
 
     async def read_file(self, path: str, offset: int, limit: int) -> bytes:
         return await asyncio.to_thread(read_range, path, offset, limit)
@@ -144,11 +98,3 @@ class LocalTransport(Transport):
 
     async def home(self) -> str:
         return str(self._home or Path.home())
-
-    async def close(self) -> None:
-        await self.shells.close()
-
-
-def runnable(command: str, env: Optional[dict[str, str]]) -> bool:
-    """Whether ``command`` names an executable file (on the command's PATH)."""
-    return shutil.which(command, path=clean_environ(env).get("PATH")) is not None

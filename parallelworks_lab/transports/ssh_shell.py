@@ -31,7 +31,6 @@ status can be) says the command was not run.
 
 from __future__ import annotations
 
-import abc
 import asyncio
 import base64
 import re
@@ -179,60 +178,7 @@ async def read_answer(
     return int(status), out, err
 
 
-class FramedShell(abc.ABC):
-    """A long-lived shell that runs one framed command at a time (over SSH or a local pipe)."""
-
-    _broken: bool
-
-    @abc.abstractmethod
-    def command_line(self, argv: list[str], env: Optional[dict[str, str]]) -> str:
-        """``argv`` with ``env`` as this shell runs it."""
-
-    @abc.abstractmethod
-    async def _send(
-        self, command: str, stdin: Optional[bytes], marker: str, directory: Optional[str]
-    ) -> tuple[int, bytes, bytes]:
-        """Write the frame, read its answer (:func:`read_answer`)."""
-
-    @abc.abstractmethod
-    def close(self) -> None:
-        """End the shell and whatever it runs; never used again."""
-
-    async def run(
-        self,
-        argv: list[str],
-        *,
-        input: Optional[bytes],
-        env: Optional[dict[str, str]],
-        timeout: float,
-        umask: Optional[int] = None,
-        cwd: Optional[str] = None,
-    ) -> tuple[int, bytes, bytes]:
-        """Run ``argv`` (in ``cwd``: NotADirectoryError, and nothing run, if it is not a
-        directory this user can enter there)."""
-        command = self.command_line(argv, env)
-        if umask is not None:
-            # A group: in `base64 -d | { ...; }` the umask and the command share the pipe's end.
-            command = f"{{ {umask_prefix(umask)}{command}; }}"
-        answer = await self._exchange(input, command, timeout, cwd)
-        if answer[0] == NO_DIRECTORY:
-            raise NotADirectoryError(cwd)
-        return answer
-
-    async def _exchange(
-        self, stdin: Optional[bytes], command: str, timeout: float, cwd: Optional[str] = None
-    ) -> tuple[int, bytes, bytes]:
-        marker = secrets.token_hex(16)
-        try:
-            return await asyncio.wait_for(self._send(command, stdin, marker, cwd), timeout)
-        except BaseException:
-            # Timed out, cancelled or broken mid-frame: what the shell prints next is unknown,
-            # so it is never used again (closing it ends it and whatever it runs).
-            self.close()
-            raise
-
-
-class ShellChannel(FramedShell):
+class ShellChannel:
     """One long-lived ``/bin/sh`` on its own session channel; runs one command at a time."""
 
     def __init__(
@@ -260,8 +206,38 @@ class ShellChannel(FramedShell):
     def usable(self) -> bool:
         return not self._broken and not self._process.is_closing()
 
-    def command_line(self, argv: list[str], env: Optional[dict[str, str]]) -> str:
-        return sh_command(argv, env)
+    async def run(
+        self,
+        argv: list[str],
+        *,
+        input: Optional[bytes],
+        env: Optional[dict[str, str]],
+        timeout: float,
+        umask: Optional[int] = None,
+        cwd: Optional[str] = None,
+    ) -> tuple[int, bytes, bytes]:
+        """Run ``argv`` (in ``cwd``: NotADirectoryError, and nothing run, if it is not a
+        directory this user can enter there)."""
+        command = sh_command(argv, env)
+        if umask is not None:
+            # A group: in `base64 -d | { ...; }` the umask and the command share the pipe's end.
+            command = f"{{ {umask_prefix(umask)}{command}; }}"
+        answer = await self._exchange(input, command, timeout, cwd)
+        if answer[0] == NO_DIRECTORY:
+            raise NotADirectoryError(cwd)
+        return answer
+
+    async def _exchange(
+        self, stdin: Optional[bytes], command: str, timeout: float, cwd: Optional[str] = None
+    ) -> tuple[int, bytes, bytes]:
+        marker = secrets.token_hex(16)
+        try:
+            return await asyncio.wait_for(self._send(command, stdin, marker, cwd), timeout)
+        except BaseException:
+            # Timed out, cancelled or broken mid-frame: what the shell prints next is unknown,
+            # so it is never used again (closing it ends it and whatever it runs).
+            self.close()
+            raise
 
     async def _send(
         self, command: str, stdin: Optional[bytes], marker: str, directory: Optional[str]
