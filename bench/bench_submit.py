@@ -56,7 +56,7 @@ HEADERS = {"Authorization": f"token {TOKEN}"}
 NAME = "pwlab-bench-submit"
 COMMAND = "true"
 QUEUED = 120
-ROUNDS = 20
+ROUNDS = 40
 PEER = "jupyterlab-slurm==4.1.0"
 PEER_DIR = REPO / "bench" / ".cache" / "peer"
 
