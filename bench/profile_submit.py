@@ -164,7 +164,7 @@ def main() -> int:
         steps.wrap(service_actions, "script_hash", "script hash")
         steps.wrap(service.store, "insert", "store: insert SUBMITTING row")
         steps.wrap(service.store, "update", "store: native id (+ reads)")
-        steps.wrap(service.store, "update_from", "store: native id")
+        steps.wrap(service.store, "update_soon", "store: native id (answer; written after)")
         steps.wrap(service, "get_job", "store: read job")
         steps.wrap(service, "_job_changed", "event")
         steps.wrap(service.store, "_to_job", "  of which row -> Job")
