@@ -171,6 +171,14 @@ async def test_the_servers_secrets_do_not_reach_commands(monkeypatch):
         assert "server-secret" not in result.stdout
 
 
+async def test_the_servers_environment_as_it_is_now_reaches_commands(monkeypatch):
+    async with transport() as local:
+        await local.run(["true"])
+        monkeypatch.setenv("PWLAB_LATER", "set after the transport started")
+        result = await local.run(["printenv", "PWLAB_LATER"])
+        assert result.stdout == "set after the transport started\n"
+
+
 async def test_a_missing_command_is_a_transport_error():
     async with transport() as local:
         with pytest.raises(TransportError, match="cannot run pwlab-no-such-command"):
