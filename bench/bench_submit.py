@@ -224,8 +224,10 @@ def queue_held_jobs(info: dict[str, Any], env: dict[str, str]) -> None:
         )
 
 
-def in_process_breakdown(info: dict[str, Any], sbatch: list[str], script: str) -> dict[str, float]:
-    """Each part of a submit on its own, in this process (medians, ms)."""
+def in_process_breakdown(
+    info: dict[str, Any], sbatch: list[str], script: str
+) -> dict[str, tuple[float, float]]:
+    """Each part of a submit on its own, in this process (p50 and p95, ms)."""
     slurm_env = {"SLURM_CONF": info["slurm_conf"]}
     scratch = info["scratch_dir"]
     loop = asyncio.new_event_loop()
@@ -272,7 +274,7 @@ def in_process_breakdown(info: dict[str, Any], sbatch: list[str], script: str) -
         loop.run_until_complete(ssh.close())
         loop.close()
         store.close()
-    return {name: statistics.median(values) for name, values in samples.items()}
+    return {name: p50_p95(values) for name, values in samples.items()}
 
 
 def bench_submit(info: dict[str, Any]) -> bool:
@@ -409,12 +411,11 @@ def bench_submit(info: dict[str, Any]) -> bool:
     if peer is None:
         print(f"  {'jupyterlab-slurm':38s} not installed")
     for key in ("local", "ssh"):
-        print(
-            f"  server's own time (Server-Timing), {key}: p50 {statistics.median(app_ms[key]):.1f}"
-        )
-    print("  the parts, in this process (p50 ms):")
-    for name, value in breakdown.items():
-        print(f"    {name:40s} {value:6.2f}")
+        p50, p95 = p50_p95(app_ms[key])
+        print(f"  server's own time (Server-Timing), {key}: p50 {p50:.1f}, p95 {p95:.1f}")
+    print("  the parts, in this process (p50 / p95 ms):")
+    for name, (p50, p95) in breakdown.items():
+        print(f"    {name:48s} {p50:6.2f} / {p95:6.2f}")
     within = {k: v - floor50 <= 1.5 for k, v in overhead.items() if k.startswith("ours")}
     print(
         "  target: overhead within 1.5 ms of the floor -> "

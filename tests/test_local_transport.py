@@ -16,7 +16,7 @@ import pytest
 from parallelworks_lab.transports.base import TransportError
 from parallelworks_lab.transports.local import LocalTransport, LocalTransportSettings
 
-from .test_ssh_channel import ODD_TEXT, odd_directory, sh, stdin_cases
+from .test_ssh_channel import ODD_TEXT, OUTPUT_CASES, odd_directory, sh, stdin_cases
 
 
 @contextlib.asynccontextmanager
@@ -36,18 +36,7 @@ def is_running(pid: int) -> bool:
         return False
 
 
-@pytest.mark.parametrize(
-    ("argv", "stdout", "stderr", "status"),
-    [
-        (sh("printf 'no newline'"), "no newline", "", 0),
-        (sh("printf 'out\\n'; printf 'err' >&2; exit 3"), "out\n", "err", 3),
-        (sh("exit 255"), "", "", 255),
-        (sh('printf "%s" "$1"; printf "%s" "$1" >&2', ODD_TEXT), ODD_TEXT, ODD_TEXT, 0),
-        (sh("printf 'a\\000b\\n\\n\\n'"), "a\x00b\n\n\n", "", 0),
-        (sh("printf '\\377ok'"), "\ufffdok", "", 0),
-        (["true"], "", "", 0),
-    ],
-)
+@pytest.mark.parametrize(("argv", "stdout", "stderr", "status"), OUTPUT_CASES)
 async def test_output_and_status_are_exact(argv, stdout, stderr, status):
     async with transport() as local:
         result = await local.run(argv, timeout=10)

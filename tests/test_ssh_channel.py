@@ -60,18 +60,19 @@ def sh(script: str, *args: str) -> list[str]:
 ODD_TEXT = "bell\a esc\x1b[31m cr\r tab\t backslash\\n quote' \" ü € 😀 $HOME `id` $(id)"
 
 
-@pytest.mark.parametrize(
-    ("argv", "stdout", "stderr", "status"),
-    [
-        (sh("printf 'no newline'"), "no newline", "", 0),
-        (sh("printf 'out\\n'; printf 'err' >&2; exit 3"), "out\n", "err", 3),
-        (sh("exit 255"), "", "", 255),
-        (sh('printf "%s" "$1"; printf "%s" "$1" >&2', ODD_TEXT), ODD_TEXT, ODD_TEXT, 0),
-        (sh("printf 'a\\000b\\n\\n\\n'"), "a\x00b\n\n\n", "", 0),
-        (sh("printf '\\377ok'"), "\ufffdok", "", 0),  # not UTF-8: replaced, not an error
-        (["true"], "", "", 0),
-    ],
-)
+# (argv, stdout, stderr, exit status) a command must give back exactly, on any transport.
+OUTPUT_CASES = [
+    (sh("printf 'no newline'"), "no newline", "", 0),
+    (sh("printf 'out\\n'; printf 'err' >&2; exit 3"), "out\n", "err", 3),
+    (sh("exit 255"), "", "", 255),
+    (sh('printf "%s" "$1"; printf "%s" "$1" >&2', ODD_TEXT), ODD_TEXT, ODD_TEXT, 0),
+    (sh("printf 'a\\000b\\n\\n\\n'"), "a\x00b\n\n\n", "", 0),
+    (sh("printf '\\377ok'"), "\ufffdok", "", 0),  # not UTF-8: replaced, not an error
+    (["true"], "", "", 0),
+]
+
+
+@pytest.mark.parametrize(("argv", "stdout", "stderr", "status"), OUTPUT_CASES)
 @pytest.mark.parametrize("channels", [4, 0], ids=["shell", "session-per-command"])
 async def test_output_and_status_are_exact(slurm_cluster, channels, argv, stdout, stderr, status):
     async with connected(slurm_cluster, command_channels=channels) as transport:
