@@ -294,6 +294,12 @@ def bench_submit(info: dict[str, Any]) -> bool:
         {
             "clusters": [
                 slurm_cluster_entry("slurm", info) | {"poll_interval": 5.0},
+                slurm_cluster_entry("slurm", info)
+                | {
+                    "id": "slurm-cold",
+                    "poll_interval": 5.0,
+                    "transport": {"type": "local", "start_ahead_seconds": 0},
+                },
                 slurm_cluster_entry("slurm-ssh", info) | {"poll_interval": 5.0},
             ],
             "poll_interval": 5.0,
@@ -304,7 +310,7 @@ def bench_submit(info: dict[str, Any]) -> bool:
     if peer_dir is not None:
         (tmp / "peer").mkdir()
         peer = PeerServer(tmp / "peer", peer_dir, info["slurm_conf"])
-    app_ms: dict[str, list[float]] = {"local": [], "ssh": []}
+    app_ms: dict[str, list[float]] = {"local": [], "local, cold": [], "ssh": []}
     samples: dict[str, list[float]] = {}
     try:
         queue_held_jobs(info, env)
@@ -341,6 +347,7 @@ def bench_submit(info: dict[str, Any]) -> bool:
             "bare sbatch (ours: options, stdin)": bare,
             "HTTP floor (GET /clusters)": floor,
             "ours, local transport": rest("slurm", "local"),
+            "ours, local, nothing started ahead": rest("slurm-cold", "local, cold"),
             "ours, SSH": rest("slurm-ssh", "ssh"),
         }
         if peer is not None:
@@ -410,7 +417,7 @@ def bench_submit(info: dict[str, Any]) -> bool:
         print(f"  {name:38s} {p50:7.1f} {p95:7.1f}   {extra}")
     if peer is None:
         print(f"  {'jupyterlab-slurm':38s} not installed")
-    for key in ("local", "ssh"):
+    for key in app_ms:
         p50, p95 = p50_p95(app_ms[key])
         print(f"  server's own time (Server-Timing), {key}: p50 {p50:.1f}, p95 {p95:.1f}")
     print("  the parts, in this process (p50 / p95 ms):")
@@ -419,9 +426,11 @@ def bench_submit(info: dict[str, Any]) -> bool:
     within = {k: v - floor50 <= 1.5 for k, v in overhead.items() if k.startswith("ours")}
     print(
         "  target: overhead within 1.5 ms of the floor -> "
-        + ", ".join(f"{k.split(', ')[1]} {'PASS' if v else 'MISS'}" for k, v in within.items())
+        + ", ".join(f"{k[6:]} {'PASS' if v else 'MISS'}" for k, v in within.items())
     )
-    ok = all(within.values())
+    # The target is on what a researcher gets submitting again; the first submit after a
+    # minute without one starts its own sbatch (printed above, not part of the verdict).
+    ok = all(v for k, v in within.items() if "started ahead" not in k)
     if "jupyterlab-slurm" in overhead:
         half = overhead["ours, local transport"] <= overhead["jupyterlab-slurm"] / 2
         print(

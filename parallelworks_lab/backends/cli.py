@@ -105,10 +105,12 @@ class CommandLineBackend(Backend):
         idempotent: bool = True,
         umask: Optional[int] = None,
         cwd: Optional[str] = None,
+        start_ahead: bool = False,
     ) -> CommandResult:
         """Run a scheduler command; ClusterUnreachable when the scheduler could not be asked.
         ``cwd``: run in that directory on the cluster (a submit, in its working directory);
-        a 400 on ``working_dir`` if it is not one the user can enter (nothing is run)."""
+        a 400 on ``working_dir`` if it is not one the user can enter (nothing is run).
+        ``start_ahead``: see ``Transport.run``."""
         try:
             result = await self.transport.run(
                 argv,
@@ -118,6 +120,7 @@ class CommandLineBackend(Backend):
                 idempotent=idempotent,
                 umask=umask,
                 cwd=cwd,
+                start_ahead=start_ahead,
             )
         except TransportError as exc:
             raise ClusterUnreachable(self.context.cluster_id, str(exc)) from exc

@@ -3,10 +3,14 @@ the ``slurm`` cluster kind (``slurm.py``) and ACTIVATE, which drives the same co
 
 Every command is an argv list. Directives come only from validated fields and are passed as
 sbatch options (which override ``#SBATCH`` lines in the user's script); the script itself goes
-to sbatch on stdin. Watching costs one ``squeue`` per interval for all jobs, plus one history
-query (``sacct``) only for jobs that have left the queue. The ``squeue`` also carries a pending
-job's expected start (the backfill scheduler's estimate, the same value ``squeue --start``
-prints), and the history query carries what a finished job used, so neither costs a command.
+to sbatch on stdin. On a transport that starts commands ahead, they go into the script as
+``#SBATCH`` lines instead where sbatch reads that the same way (``sbatch_directives``), so that
+every such submit is the same command, started before it is needed.
+
+Watching costs one ``squeue`` per interval for all jobs, plus one history query (``sacct``) only
+for jobs that have left the queue. The ``squeue`` also carries a pending job's expected start
+(the backfill scheduler's estimate, the same value ``squeue --start`` prints), and the history
+query carries what a finished job used, so neither costs a command.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from typing import Any, Literal, Optional
 
 from pydantic import Field
 
+from ..environment import clean_environ
 from ..errors import ClusterUnreachable, FieldError, InvalidRequest
 from ..models import Partition, ResourceRequest
 from ..states import TERMINAL_STATES, JobState
@@ -24,6 +29,7 @@ from ..transports import (
 from .arrays import array_usage, wanted_statuses
 from .base import BackendSettings, JobStatus, SubmitRequest, SubmitResult, UsageRecord
 from .cli import CommandLineBackend, CommandLineSettings, last_line, leading_int
+from .sbatch_directives import script_with_directives
 from .slurm_accounting import SACCT_HISTORY_FIELDS, SACCT_USAGE_FIELDS, sacct_jobs, usage_record
 from .slurm_common import (
     RATE_LIMIT_MARKERS,
@@ -160,13 +166,19 @@ class SlurmCommandLineBackend(CommandLineBackend):
 
     # -- submit ------------------------------------------------------------------------------
 
-    def sbatch_argv(self, request: SubmitRequest, working_dir: str) -> list[str]:
-        """sbatch options from validated fields only; each value is one argv element."""
-        res = request.resources
+    @staticmethod
+    def output_path(request: SubmitRequest, working_dir: str, kind: str) -> str:
+        """Where Slurm writes the job's stdout (``out``) or stderr (``err``), as a pattern."""
         # '%' in a path would be read as a filename pattern: '%%' is a literal '%'.
         base = working_dir.replace("%", "%%").rstrip("/")
         # Our id too: two clusters sharing a home directory can hand out the same job number.
-        stem = f"pwlab-%A_%a-{request.job_id}" if res.array else f"pwlab-%j-{request.job_id}"
+        stem = "pwlab-%A_%a" if request.resources.array else "pwlab-%j"
+        return f"{base}/{stem}-{request.job_id}.{kind}"
+
+    def sbatch_argv(self, request: SubmitRequest, working_dir: str) -> list[str]:
+        """``sbatch --parsable`` and the options from validated fields only; each value is one
+        argv element."""
+        res = request.resources
         argv = [
             "sbatch",
             "--parsable",
@@ -175,8 +187,8 @@ class SlurmCommandLineBackend(CommandLineBackend):
             f"--ntasks={res.ntasks}",
             f"--cpus-per-task={res.cpus_per_task}",
             f"--chdir={working_dir}",
-            f"--output={base}/{stem}.out",
-            f"--error={base}/{stem}.err",
+            f"--output={self.output_path(request, working_dir, 'out')}",
+            f"--error={self.output_path(request, working_dir, 'err')}",
             f"--comment={TOKEN_PREFIX}{request.submit_token}",
         ]
         if res.partition:
@@ -200,15 +212,23 @@ class SlurmCommandLineBackend(CommandLineBackend):
     async def submit(self, request: SubmitRequest) -> SubmitResult:
         working_dir = await self.working_dir_path(request.working_dir)
         argv = self.sbatch_argv(request, working_dir)
+        script, in_script = request.script, None
+        if self.transport.starts_ahead:
+            # That transport runs sbatch here, with this environment.
+            environment = clean_environ({**self.settings.env, **request.env})
+            in_script = script_with_directives(script, argv[2:], environment)
+            if in_script is not None:  # the same submit, by a command started ahead
+                argv, script = argv[:2], in_script
         # Never re-sent after a dropped connection: a lost answer is found by its token.
         # Slurm creates the job's output files (and runs the job) with sbatch's umask.
         result = await self.run(
             argv,
-            input=request.script,
+            input=script,
             env=request.env,
             idempotent=False,
             umask=self.settings.umask,
             cwd=working_dir,
+            start_ahead=in_script is not None,
         )
         if result.returncode != 0:
             raise _sbatch_error(result.stderr or result.stdout)
@@ -217,9 +237,12 @@ class SlurmCommandLineBackend(CommandLineBackend):
             raise ClusterUnreachable(
                 self.context.cluster_id, f"unexpected sbatch output {native_id!r}"
             )
-        options = dict(a.split("=", 1) for a in argv if a.startswith("--") and "=" in a)
         return submitted(
-            native_id, options["--output"], options["--error"], working_dir, request.resources
+            native_id,
+            self.output_path(request, working_dir, "out"),
+            self.output_path(request, working_dir, "err"),
+            working_dir,
+            request.resources,
         )
 
     # -- watching ----------------------------------------------------------------------------

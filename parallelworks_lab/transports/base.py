@@ -33,6 +33,7 @@ class Transport(abc.ABC):
         idempotent: bool = True,
         umask: Optional[int] = None,
         cwd: Optional[str] = None,
+        start_ahead: bool = False,
     ) -> CommandResult:
         """Run ``argv`` (never through a local shell; quoted for the remote one) and wait.
 
@@ -41,7 +42,15 @@ class Transport(abc.ABC):
         with it (a scheduler gives a job the umask it was submitted with). ``cwd``: it runs in
         that directory; NotADirectoryError, and nothing run, if that is not a directory the
         user can enter (checked in the same exchange where the transport can).
+        ``start_ahead``: the same command (argv, environment, directory, umask) is likely to
+        come again, and does nothing before its input ends; a transport that ``starts_ahead``
+        keeps one started, to be handed the next call's input (see ``LocalTransport``).
         """
+
+    @property
+    def starts_ahead(self) -> bool:
+        """Whether ``run(start_ahead=True)`` starts the next such command ahead."""
+        return False
 
     @abc.abstractmethod
     async def read_file(self, path: str, offset: int, limit: int) -> bytes:

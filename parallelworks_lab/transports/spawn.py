@@ -33,6 +33,90 @@ def program(name: str, search_path: str) -> Optional[str]:
     return shutil.which(name, path=search_path)
 
 
+class Child:
+    """A started child process with piped stdout and stderr (and stdin, when it takes input),
+    read and written from the event loop."""
+
+    def __init__(self, proc: subprocess.Popen[bytes], loop: asyncio.AbstractEventLoop) -> None:
+        assert proc.stdout is not None and proc.stderr is not None
+        self.proc = proc
+        self._streams = _Streams(loop, proc.stdout, proc.stderr)
+
+    @classmethod
+    def start(
+        cls,
+        argv: list[str],
+        *,
+        takes_input: bool,
+        env: Mapping[str, str],
+        cwd: Optional[str] = None,
+        umask: int = -1,
+    ) -> Child:
+        """Start ``argv``. OSError when it cannot be (its ``filename`` says what was missing:
+        the program, or ``cwd``). Call from the event loop's thread."""
+        loop = asyncio.get_running_loop()
+        search_path = env.get("PATH", os.defpath)
+        executable = None if "/" in argv[0] else program(argv[0], search_path)
+        while True:
+            try:
+                # Popen returns once the child has exec'd (vfork): it does not wait for it.
+                proc = subprocess.Popen(
+                    argv,
+                    executable=executable,
+                    stdin=subprocess.PIPE if takes_input else subprocess.DEVNULL,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    env=env,
+                    cwd=cwd,
+                    umask=umask,
+                )
+                return cls(proc, loop)
+            except FileNotFoundError as exc:
+                if executable is None or exc.filename != executable:
+                    raise
+                # Moved or removed since it was looked up: look again (PATH order, as exec
+                # would).
+                program.cache_clear()
+                executable = None
+
+    @property
+    def running(self) -> bool:
+        """Not exited yet (one started ahead: still waiting for its input). What it printed
+        meanwhile (a warning from sbatch's start) is part of what ``finish`` returns, as it
+        would be had it been started with its input."""
+        return self.proc.poll() is None
+
+    async def finish(self, input: Optional[bytes], timeout: float) -> tuple[int, bytes, bytes]:
+        """Give the child ``input`` (then EOF), and return its exit status, stdout and stderr.
+
+        asyncio.TimeoutError after ``timeout`` s, when it has been killed. A child that is
+        cancelled or timed out is killed and reaped, never left behind.
+        """
+        try:
+            await asyncio.wait_for(self._communicate(input), timeout)
+        except BaseException:
+            await asyncio.shield(self.discard())
+            raise
+        self._streams.close()
+        return self.proc.returncode, self._streams.data(0), self._streams.data(1)
+
+    async def discard(self) -> None:
+        """Kill the child (if it still runs) and reap it."""
+        self._streams.close()
+        if self.proc.stdin is not None:
+            with contextlib.suppress(BrokenPipeError):
+                self.proc.stdin.close()
+        _kill(self.proc)
+        await _reap(self.proc)
+
+    async def _communicate(self, input: Optional[bytes]) -> None:
+        if input is not None:
+            assert self.proc.stdin is not None
+            await _write_all(asyncio.get_running_loop(), self.proc.stdin, input)
+        await self._streams.ended
+        await _reap(self.proc)
+
+
 async def run_child(
     argv: list[str],
     *,
@@ -42,46 +126,9 @@ async def run_child(
     umask: int = -1,
     timeout: float,
 ) -> tuple[int, bytes, bytes]:
-    """Run ``argv`` and return its exit status, stdout and stderr.
-
-    OSError when it cannot be started (its ``filename`` says what was missing: the program, or
-    ``cwd``); asyncio.TimeoutError after ``timeout`` s, when it has been killed. A child that is
-    cancelled or timed out is killed and reaped, never left behind.
-    """
-    loop = asyncio.get_running_loop()
-    search_path = env.get("PATH", os.defpath)
-    executable = None if "/" in argv[0] else program(argv[0], search_path)
-    while True:
-        try:
-            # Popen returns once the child has exec'd (vfork): it does not wait for the child.
-            proc = subprocess.Popen(  # noqa: ASYNC220
-                argv,
-                executable=executable,
-                stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                env=env,
-                cwd=cwd,
-                umask=umask,
-            )
-            break
-        except FileNotFoundError as exc:
-            if executable is None or exc.filename != executable:
-                raise
-            # Moved or removed since it was looked up: look again (PATH order, as exec would).
-            program.cache_clear()
-            executable = None
-    assert proc.stdout is not None and proc.stderr is not None
-    streams = _Streams(loop, proc.stdout, proc.stderr)
-    try:
-        await asyncio.wait_for(_communicate(loop, proc, streams, input), timeout)
-    except BaseException:
-        streams.close()
-        _kill(proc)
-        await asyncio.shield(_reap(proc))
-        raise
-    streams.close()
-    return proc.returncode, streams.data(0), streams.data(1)
+    """Run ``argv`` and return its exit status, stdout and stderr (see ``Child``)."""
+    child = Child.start(argv, takes_input=input is not None, env=env, cwd=cwd, umask=umask)
+    return await child.finish(input, timeout)
 
 
 class _Streams:
@@ -119,19 +166,6 @@ class _Streams:
         self._open.clear()
         for handle in self._files:
             handle.close()
-
-
-async def _communicate(
-    loop: asyncio.AbstractEventLoop,
-    proc: subprocess.Popen[bytes],
-    streams: _Streams,
-    input: Optional[bytes],
-) -> None:
-    if input is not None:
-        assert proc.stdin is not None
-        await _write_all(loop, proc.stdin, input)
-    await streams.ended
-    await _reap(proc)
 
 
 async def _write_all(loop: asyncio.AbstractEventLoop, stdin: IO[bytes], data: bytes) -> None:

@@ -146,6 +146,7 @@ class SSHTransport(Transport):
         idempotent: bool = True,
         umask: Optional[int] = None,
         cwd: Optional[str] = None,
+        start_ahead: bool = False,
     ) -> CommandResult:
         self.commands_run += 1
         stdin = None if input is None else input.encode()

@@ -483,6 +483,7 @@ class RecordingMixin:
         idempotent: bool = True,
         umask: Optional[int] = None,
         cwd: Optional[str] = None,
+        start_ahead: bool = False,
     ) -> CommandResult:
         subs = self.session.subs
         event = run_event(subs, argv, input, env, idempotent, umask, cwd)
@@ -495,6 +496,7 @@ class RecordingMixin:
                 idempotent=idempotent,
                 umask=umask,
                 cwd=cwd,
+                start_ahead=start_ahead,
             )
         except TransportError as exc:
             event["raise"] = subs.normalize(str(exc))
@@ -563,6 +565,7 @@ class ReplayMixin:
         idempotent: bool = True,
         umask: Optional[int] = None,
         cwd: Optional[str] = None,
+        start_ahead: bool = False,
     ) -> CommandResult:
         self.commands_run += 1
         subs = self.session.subs
