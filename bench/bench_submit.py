@@ -3,7 +3,9 @@
 - bare ``sbatch`` (the same options and script our backend sends, script on stdin);
 - the HTTP floor: an authenticated ``GET /clusters`` to the same server (the least any REST
   call costs here);
-- our ``POST /jobs`` on the ``local`` transport (the login node) and over SSH;
+- our ``POST /jobs`` on the ``local`` transport (the login node) and over SSH, both with the
+  next sbatch started ahead of each submit (the default), and on ``local`` with nothing started
+  ahead too (what the first submit after a quiet minute costs);
 - jupyterlab-slurm's ``POST /jupyterlab_slurm/sbatch`` (a script file path) beside its own bare
   ``sbatch <file>`` and its own floor, when it can be installed (into bench/.cache/peer, with
   pip, once); "not installed" otherwise.

@@ -23,7 +23,9 @@ from parallelworks_lab.backends.sbatch_directives import script_with_directives
 from parallelworks_lab.models import ResourceRequest
 from parallelworks_lab.transports import LocalTransport, LocalTransportSettings
 
+from .support.dev_cluster import transport_entry
 from .test_slurm import backend_for
+from .test_ssh_channel import connected, odd_directory
 
 OPTIONS = ["--job-name=fit", "--chdir=/home/a/run-1", "--output=/home/a/pwlab-%j-ab.out"]
 
@@ -193,15 +195,15 @@ def batch_script(native_id: str, env: dict[str, str]) -> str:
     ).stdout
 
 
+@pytest.mark.parametrize("cluster", ["slurm", "slurm-ssh"])
 async def test_options_in_the_script_make_the_same_job_as_on_the_command_line(
-    slurm_cluster, tmp_path
+    slurm_cluster, cluster, tmp_path
 ):
     """Every option we pass, both ways, on the real Slurm: scontrol shows the same job."""
     env = slurm_cluster["env"]
-    cold = backend_for(
-        slurm_cluster, "slurm", tmp_path, transport={"type": "local", "start_ahead_seconds": 0}
-    )
-    ahead = backend_for(slurm_cluster, "slurm", tmp_path)
+    never = transport_entry(cluster, slurm_cluster) | {"start_ahead_seconds": 0}
+    cold = backend_for(slurm_cluster, cluster, tmp_path, transport=never)
+    ahead = backend_for(slurm_cluster, cluster, tmp_path)
     assert ahead.transport.starts_ahead and not cold.transport.starts_ahead
     workdir = slurm_cluster["scratch_dir"]
     first = SubmitRequest(
@@ -262,7 +264,7 @@ KILLED_SERVER = textwrap.dedent(
 
     async def main():
         info = json.loads(sys.argv[1])
-        backend = backend_for(info, "slurm", Path(sys.argv[2]))
+        backend = backend_for(info, sys.argv[4], Path(sys.argv[2]))
         request = SubmitRequest(
             job_id=uuid.uuid4().hex[:12], submit_token=uuid.uuid4().hex, name=sys.argv[3],
             script="#!/bin/sh\\ntrue\\n", resources=ResourceRequest(),
@@ -270,7 +272,9 @@ KILLED_SERVER = textwrap.dedent(
         )
         await backend.submit(request)
         await asyncio.sleep(0.5)  # the next sbatch is started, waiting for a script
-        print(backend.transport._spare[1].proc.pid, flush=True)
+        spare = backend.transport._spare
+        assert spare is not None, "nothing was started ahead"
+        print(spare[1].proc.pid if sys.argv[4] == "slurm" else 0, flush=True)
         os._exit(0)
 
     asyncio.run(main())
@@ -278,25 +282,49 @@ KILLED_SERVER = textwrap.dedent(
 )
 
 
-async def test_a_server_killed_while_an_sbatch_waits_submits_nothing_more(slurm_cluster, tmp_path):
+def sbatch_processes(user: str) -> list[str]:
+    return subprocess.run(
+        ["pgrep", "-u", user, "-x", "sbatch"], capture_output=True, text=True, check=False
+    ).stdout.split()
+
+
+@pytest.mark.parametrize("cluster", ["slurm", "slurm-ssh"])
+async def test_a_server_killed_while_an_sbatch_waits_submits_nothing_more(
+    slurm_cluster, cluster, tmp_path
+):
     import json
 
     name = f"killed-{uuid.uuid4().hex[:6]}"
     env = {**os.environ, **slurm_cluster["env"]}
     child = subprocess.run(
-        [sys.executable, "-c", KILLED_SERVER, json.dumps(slurm_cluster), str(tmp_path), name],
+        [
+            sys.executable,
+            "-c",
+            KILLED_SERVER,
+            json.dumps(slurm_cluster),
+            str(tmp_path),
+            name,
+            cluster,
+        ],
         capture_output=True,
         text=True,
         cwd=Path(__file__).resolve().parents[1],
         env=env,
         timeout=60,
-        check=True,
+        check=False,
     )
+    assert child.returncode == 0, child.stderr
     spare = int(child.stdout.split()[-1])
     deadline = time.monotonic() + 10
-    while _alive(spare) and time.monotonic() < deadline:
-        await asyncio.sleep(0.1)
-    assert not _alive(spare), "the waiting sbatch outlived the server"
+    if cluster == "slurm":
+        while _alive(spare) and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+        assert not _alive(spare), "the waiting sbatch outlived the server"
+    else:  # on the login node: the SSH user's
+        user = slurm_cluster["ssh"]["username"]
+        while sbatch_processes(user) and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+        assert not sbatch_processes(user), "the waiting sbatch outlived the connection"
     await asyncio.sleep(1)
     listed = subprocess.run(
         ["squeue", "-h", "-t", "all", f"--name={name}", "-o", "%i"],
@@ -306,3 +334,50 @@ async def test_a_server_killed_while_an_sbatch_waits_submits_nothing_more(slurm_
         check=True,
     ).stdout.split()
     assert len(listed) == 1, listed  # the one submitted; the spare's empty script was refused
+
+
+# -- over SSH (the test cluster's sshd) --------------------------------------------------------
+
+
+async def test_over_ssh_the_same_command_again_was_started_before_it_was_asked_for(
+    slurm_cluster,
+):
+    directory = odd_directory(Path(slurm_cluster["scratch_dir"]))
+    directory.chmod(0o777)
+    # Quotes, expansions, backslashes, blank lines and no final newline: byte for byte.
+    script = "#!/bin/sh\n'it''s' $HOME `id` \\\\ \"q\" %s %%\n\n\nlast line, no newline"
+    async with connected(slurm_cluster, start_ahead_seconds=30) as transport:
+        assert transport.starts_ahead
+        run = {"input": script, "cwd": str(directory), "umask": 0o077, "start_ahead": True}
+        first = await transport.run(STARTED_THEN_CAT, timeout=10, **run)
+        assert first.returncode == 0 and first.stdout.split("\n", 1)[1] == script
+        await asyncio.sleep(0.5)
+        asked = time.time()
+        second = await transport.run(STARTED_THEN_CAT, timeout=10, **run)
+        started, output = second.stdout.split("\n", 1)
+        assert float(started) < asked - 0.3 and output == script, second
+        # In its directory, with its umask, as it would be run when asked.
+        where = await transport.run(["sh", "-c", "pwd; umask; cat >/dev/null"], timeout=10, **run)
+        await asyncio.sleep(0.3)
+        where = await transport.run(["sh", "-c", "pwd; umask; cat >/dev/null"], timeout=10, **run)
+        assert where.stdout == f"{directory}\n0077\n", where
+
+
+async def test_over_ssh_a_directory_gone_before_the_input_came_gets_none(slurm_cluster):
+    scratch = Path(slurm_cluster["scratch_dir"])
+    directory = odd_directory(scratch)
+    directory.chmod(0o777)
+    received = scratch / f"received-{uuid.uuid4().hex}"
+    received.touch(mode=0o666)
+    received.chmod(0o666)
+    appender = ["sh", "-c", f"cat >> '{received}'"]
+    run = {"cwd": str(directory), "start_ahead": True, "timeout": 10}
+    async with connected(slurm_cluster, start_ahead_seconds=30) as transport:
+        assert (await transport.run(appender, input="one\n", **run)).returncode == 0
+        await asyncio.sleep(0.5)  # the next one waits in the directory
+        directory.rmdir()
+        with pytest.raises(NotADirectoryError):
+            await transport.run(appender, input="two\n", **run)
+        assert received.read_text() == "one\n"
+        # The connection and its command channels are still in order.
+        assert (await transport.run(["true"], timeout=10)).returncode == 0

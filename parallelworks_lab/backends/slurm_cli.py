@@ -19,13 +19,10 @@ from typing import Any, Literal, Optional
 
 from pydantic import Field
 
-from ..environment import clean_environ
 from ..errors import ClusterUnreachable, FieldError, InvalidRequest
 from ..models import Partition, ResourceRequest
 from ..states import TERMINAL_STATES, JobState
-from ..transports import (
-    CommandResult,
-)
+from ..transports import CommandResult, TransportError
 from .arrays import array_usage, wanted_statuses
 from .base import BackendSettings, JobStatus, SubmitRequest, SubmitResult, UsageRecord
 from .cli import CommandLineBackend, CommandLineSettings, last_line, leading_int
@@ -214,9 +211,7 @@ class SlurmCommandLineBackend(CommandLineBackend):
         argv = self.sbatch_argv(request, working_dir)
         script, in_script = request.script, None
         if self.transport.starts_ahead:
-            # That transport runs sbatch here, with this environment.
-            environment = clean_environ({**self.settings.env, **request.env})
-            in_script = script_with_directives(script, argv[2:], environment)
+            in_script = await self._options_in_script(request, argv[2:])
             if in_script is not None:  # the same submit, by a command started ahead
                 argv, script = argv[:2], in_script
         # Never re-sent after a dropped connection: a lost answer is found by its token.
@@ -244,6 +239,17 @@ class SlurmCommandLineBackend(CommandLineBackend):
             working_dir,
             request.resources,
         )
+
+    async def _options_in_script(self, request: SubmitRequest, options: list[str]) -> Optional[str]:
+        """The script with ``options`` as ``#SBATCH`` lines, where sbatch reads that the same
+        (``sbatch_directives``); None to keep them on the command line."""
+        try:
+            environment = await self.transport.environment_names(
+                {**self.settings.env, **request.env}
+            )
+        except TransportError:  # not known: the command line is always right
+            return None
+        return script_with_directives(request.script, options, environment)
 
     # -- watching ----------------------------------------------------------------------------
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass
-from typing import Optional
+from typing import NamedTuple, Optional
 
 
 class TransportError(Exception):
@@ -16,6 +16,15 @@ class CommandResult:
     returncode: int
     stdout: str
     stderr: str
+
+
+class StartedAs(NamedTuple):
+    """What a command started ahead was started as; a call must match all of it."""
+
+    argv: tuple[str, ...]
+    env: tuple[tuple[str, str], ...]
+    cwd: Optional[str]
+    umask: Optional[int]
 
 
 class Transport(abc.ABC):
@@ -51,6 +60,14 @@ class Transport(abc.ABC):
     def starts_ahead(self) -> bool:
         """Whether ``run(start_ahead=True)`` starts the next such command ahead."""
         return False
+
+    async def environment_names(self, extra: dict[str, str]) -> set[str]:
+        """The names of the environment variables a command run with ``env=extra`` gets."""
+        # Names only (POSIX awk): values can be secrets, and nothing here needs them.
+        listing = await self.run(["awk", "BEGIN { for (name in ENVIRON) print name }"])
+        if listing.returncode != 0:
+            raise TransportError(f"cannot list the environment: {listing.stderr.strip()}")
+        return {*listing.stdout.split(), *extra}
 
     @abc.abstractmethod
     async def read_file(self, path: str, offset: int, limit: int) -> bytes:

@@ -16,12 +16,12 @@ from __future__ import annotations
 import asyncio
 import os
 from pathlib import Path
-from typing import Literal, NamedTuple, Optional
+from typing import Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..environment import clean_environ
-from .base import CommandResult, Transport, TransportError
+from .base import CommandResult, StartedAs, Transport, TransportError
 from .local_fs import local_is_dir
 from .spawn import Child
 
@@ -68,15 +68,6 @@ class LocalTransportSettings(BaseModel):
     )
 
 
-class _Ahead(NamedTuple):
-    """What a command started ahead was started as; a call must match all of it."""
-
-    argv: tuple[str, ...]
-    env: tuple[tuple[str, str], ...]
-    cwd: Optional[str]
-    umask: int
-
-
 class LocalTransport(Transport):
     """Scheduler commands as children of the server (``spawn.run_child``: vfork, no asyncio
     subprocess machinery), with the server's environment minus its secrets."""
@@ -86,7 +77,7 @@ class LocalTransport(Transport):
         self.settings = settings
         self._home = home
         # At most one command started ahead: what it was started as, the child, its expiry.
-        self._spare: Optional[tuple[_Ahead, Child, asyncio.TimerHandle]] = None
+        self._spare: Optional[tuple[StartedAs, Child, asyncio.TimerHandle]] = None
         self._discarding: set[asyncio.Task[None]] = set()
         self._closed = False
 
@@ -116,7 +107,7 @@ class LocalTransport(Transport):
             raise NotADirectoryError(cwd)
         ahead = None
         if start_ahead and self.starts_ahead:
-            ahead = _Ahead(
+            ahead = StartedAs(
                 tuple(argv), tuple(full_env.items()), cwd, -1 if umask is None else umask
             )
         child = self._take_spare(ahead)
@@ -144,7 +135,7 @@ class LocalTransport(Transport):
                 asyncio.get_running_loop().call_soon(self._start_spare, ahead, full_env)
         return CommandResult(status, out.decode(errors="replace"), err.decode(errors="replace"))
 
-    def _take_spare(self, ahead: Optional[_Ahead]) -> Optional[Child]:
+    def _take_spare(self, ahead: Optional[StartedAs]) -> Optional[Child]:
         """The command started ahead, if it was started as ``ahead`` and still waits."""
         if ahead is None or self._spare is None:
             return None
@@ -155,13 +146,17 @@ class LocalTransport(Transport):
         expiry.cancel()
         return child
 
-    def _start_spare(self, ahead: _Ahead, env: dict[str, str]) -> None:
+    def _start_spare(self, ahead: StartedAs, env: dict[str, str]) -> None:
         self._discard_spare()
         if self._closed:
             return
         try:
             child = Child.start(
-                list(ahead.argv), takes_input=True, env=env, cwd=ahead.cwd, umask=ahead.umask
+                list(ahead.argv),
+                takes_input=True,
+                env=env,
+                cwd=ahead.cwd,
+                umask=-1 if ahead.umask is None else ahead.umask,
             )
         except OSError:
             return  # the next call starts it itself, and reports why it cannot
@@ -185,6 +180,9 @@ class LocalTransport(Transport):
         self._discard_spare()
         if self._discarding:
             await asyncio.gather(*self._discarding, return_exceptions=True)
+
+    async def environment_names(self, extra: dict[str, str]) -> set[str]:
+        return set(clean_environ(extra))
 
     async def read_file(self, path: str, offset: int, limit: int) -> bytes:
         return await asyncio.to_thread(read_range, path, offset, limit)

@@ -17,7 +17,8 @@ from typing import Any, Literal, Optional
 import asyncssh
 from pydantic import BaseModel, ConfigDict, Field
 
-from .base import CommandResult, Transport, TransportError
+from .base import CommandResult, StartedAs, Transport, TransportError
+from .ssh_ahead import MissingDirectory, RemoteSpare
 from .ssh_shell import ShellDied, ShellPool, quote_command, umask_prefix
 
 RECONNECT_DELAYS = (0.5, 1.0, 2.0, 5.0)
@@ -58,6 +59,13 @@ class SSHTransportSettings(BaseModel):
         description="Long-lived remote shells per connection that run commands without opening "
         "an SSH session each; 0 opens a session per command.",
     )
+    start_ahead_seconds: float = Field(
+        default=60.0,
+        ge=0,
+        le=3600,
+        description="How long a submit command started ahead of the next submit waits for it "
+        "on the login node (then its channel is closed, and it does nothing); 0: never.",
+    )
 
 
 class SSHTransport(Transport):
@@ -73,6 +81,21 @@ class SSHTransport(Transport):
         self._one_off_sessions = 0
         self._shells_opened_before = 0
         self.connects = 0
+        self._environment: Optional[set[str]] = None
+        # At most one command started ahead, and when it stops waiting.
+        self._spare: Optional[tuple[RemoteSpare, asyncio.TimerHandle]] = None
+        self._starting: set[asyncio.Task[None]] = set()
+        self._closed = False
+
+    @property
+    def starts_ahead(self) -> bool:
+        return self.settings.start_ahead_seconds > 0
+
+    async def environment_names(self, extra: dict[str, str]) -> set[str]:
+        # The login's environment, asked once (a new login shell per session sees the same).
+        if self._environment is None:
+            self._environment = await super().environment_names({})
+        return {*self._environment, *extra}
 
     @property
     def channels_opened(self) -> int:
@@ -150,6 +173,27 @@ class SSHTransport(Transport):
     ) -> CommandResult:
         self.commands_run += 1
         stdin = None if input is None else input.encode()
+        ahead = None
+        if start_ahead and self.starts_ahead and stdin is not None and b"\0" not in stdin:
+            if cwd is not None and cwd.startswith("/"):
+                ahead = StartedAs(tuple(argv), tuple((env or {}).items()), cwd, umask)
+        if ahead is not None:
+            try:
+                return await self._run_ahead(ahead, stdin or b"", timeout, idempotent)
+            finally:
+                self._start_spare_soon(ahead)
+        return await self._run(argv, stdin, env, timeout, idempotent, umask, cwd)
+
+    async def _run(
+        self,
+        argv: list[str],
+        stdin: Optional[bytes],
+        env: Optional[dict[str, str]],
+        timeout: float,
+        idempotent: bool,
+        umask: Optional[int],
+        cwd: Optional[str],
+    ) -> CommandResult:
         for attempt in (1, 2):
             conn = await self._connect()
             try:
@@ -182,6 +226,70 @@ class SSHTransport(Transport):
                 continue
             return CommandResult(status, _text(stdout), _text(stderr))
         raise TransportError("unreachable")  # pragma: no cover
+
+    async def _run_ahead(
+        self, ahead: StartedAs, stdin: bytes, timeout: float, idempotent: bool
+    ) -> CommandResult:
+        """A command that may have been started ahead: given to the waiting one if it matches,
+        else run as any other."""
+        spare = self._take_spare(ahead)
+        if spare is None:
+            env = dict(ahead.env) or None
+            return await self._run(
+                list(ahead.argv), stdin, env, timeout, idempotent, ahead.umask, ahead.cwd
+            )
+        try:
+            status, stdout, stderr = await spare.finish(stdin, timeout)
+        except MissingDirectory:
+            raise NotADirectoryError(ahead.cwd) from None
+        except asyncio.TimeoutError as exc:
+            raise TransportError(f"{ahead.argv[0]} did not answer within {timeout:.0f} s") from exc
+        except (asyncssh.ConnectionLost, asyncssh.DisconnectError, ConnectionError) as exc:
+            self._forget(spare.conn)
+            raise TransportError(f"connection to {self.settings.host} lost: {exc}") from exc
+        return CommandResult(status, _text(stdout), _text(stderr))
+
+    def _take_spare(self, ahead: StartedAs) -> Optional[RemoteSpare]:
+        if self._spare is None:
+            return None
+        spare, expiry = self._spare
+        if spare.started_as != ahead or not spare.waiting or spare.conn is not self._conn:
+            return None  # it stays until replaced or expired
+        self._spare = None
+        expiry.cancel()
+        return spare
+
+    def _start_spare_soon(self, ahead: StartedAs) -> None:
+        if self._closed:
+            return
+        task = asyncio.ensure_future(self._start_spare(ahead))
+        self._starting.add(task)
+        task.add_done_callback(self._starting.discard)
+
+    async def _start_spare(self, ahead: StartedAs) -> None:
+        self._discard_spare()
+        conn = self._conn
+        if conn is None or conn.is_closed():
+            return
+        try:
+            spare = await RemoteSpare.start(conn, ahead)
+        except (asyncssh.Error, OSError):
+            return  # the next such command runs as any other
+        if self._closed:
+            spare.close()
+            return
+        self._discard_spare()  # another may have started meanwhile
+        expiry = asyncio.get_running_loop().call_later(
+            self.settings.start_ahead_seconds, self._discard_spare
+        )
+        self._spare = (spare, expiry)
+
+    def _discard_spare(self) -> None:
+        if self._spare is not None:
+            spare, expiry = self._spare
+            self._spare = None
+            expiry.cancel()
+            spare.close()
 
     def _forget(self, conn: asyncssh.SSHClientConnection) -> None:
         """Reconnect on next use, unless another command already replaced ``conn``."""
@@ -296,6 +404,10 @@ class SSHTransport(Transport):
         return self._home
 
     async def close(self) -> None:
+        self._closed = True
+        self._discard_spare()
+        for task in list(self._starting):
+            task.cancel()
         if self._shells is not None:
             self._shells.close()
         for conn in (self._conn, self._jump):
