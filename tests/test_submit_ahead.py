@@ -152,6 +152,14 @@ async def test_a_spare_that_died_is_not_used():
     await transport.close()
 
 
+async def test_a_spare_given_no_input_sees_its_input_end():
+    transport = LocalTransport(LocalTransportSettings(start_ahead_seconds=30))
+    for _ in range(2):  # the second is handed the one started ahead, whose stdin is a pipe
+        result = await transport.run(["cat"], start_ahead=True, timeout=5)
+        assert (result.returncode, result.stdout) == (0, "")
+    await transport.close()
+
+
 async def test_no_spare_without_start_ahead():
     before = children()
     transport = LocalTransport(LocalTransportSettings(start_ahead_seconds=0))

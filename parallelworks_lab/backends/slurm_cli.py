@@ -227,7 +227,8 @@ class SlurmCommandLineBackend(CommandLineBackend):
         )
         if result.returncode != 0:
             raise _sbatch_error(result.stderr or result.stdout)
-        native_id = result.stdout.strip().split(";", 1)[0]
+        # The last line: a login shell may print before it (a session started ahead).
+        native_id = last_line(result.stdout).split(";", 1)[0]
         if not native_id.isdigit():
             raise ClusterUnreachable(
                 self.context.cluster_id, f"unexpected sbatch output {native_id!r}"

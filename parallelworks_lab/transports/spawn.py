@@ -110,9 +110,8 @@ class Child:
         await _reap(self.proc)
 
     async def _communicate(self, input: Optional[bytes]) -> None:
-        if input is not None:
-            assert self.proc.stdin is not None
-            await _write_all(asyncio.get_running_loop(), self.proc.stdin, input)
+        if self.proc.stdin is not None:  # one started ahead has a stdin even for no input
+            await _write_all(asyncio.get_running_loop(), self.proc.stdin, input or b"")
         await self._streams.ended
         await _reap(self.proc)
 

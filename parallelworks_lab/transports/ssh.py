@@ -271,6 +271,8 @@ class SSHTransport(Transport):
         conn = self._conn
         if conn is None or conn.is_closed():
             return
+        if self._shells is None or self._shells.disabled:
+            return  # the login gives no shell (a forced command): nothing to start it with
         try:
             spare = await RemoteSpare.start(conn, ahead)
         except (asyncssh.Error, OSError):
