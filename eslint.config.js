@@ -7,6 +7,7 @@ module.exports = tseslint.config(
   {
     ignores: [
       '.venv/',
+      'bench/.cache/', // the peer extension the benchmark installs
       'coverage/',
       'lib/',
       'node_modules/',

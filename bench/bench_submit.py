@@ -14,8 +14,9 @@ With 120 held jobs queued, one persistent HTTP/1.1 connection per server (the st
 library's client, keeping the login cookie as a browser does), a warm-up, then rounds that
 call every path once each (so machine noise hits them alike); median and p95 of each. Overhead
 is the median over rounds of a path minus its bare sbatch in the same round (paired: a slow
-moment slows the whole round and drops out), and "vs the floor" likewise minus the floor too. Targets: ours at most half the peer's on ``local``, and within
-1.5 ms of the HTTP floor on both transports.
+moment slows the whole round and drops out), and "vs the floor" likewise minus the floor too.
+Targets: ours at most half the peer's on ``local``, and within 1.5 ms of the HTTP floor on both
+transports.
 
 Where our time goes is measured apart, in this process: the transport alone (``local``: a
 child started with vfork, read from the event loop; the SSH command channel), the

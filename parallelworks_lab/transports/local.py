@@ -131,7 +131,7 @@ class LocalTransport(Transport):
             raise TransportError(f"cannot run {argv[0]}: {exc}") from exc
         finally:
             if ahead is not None:
-                # After this turn of the loop: the answer goes out first.
+                # From the loop's next turn, not here: the submit's answer does not wait.
                 asyncio.get_running_loop().call_soon(self._start_spare, ahead, full_env)
         return CommandResult(status, out.decode(errors="replace"), err.decode(errors="replace"))
 
