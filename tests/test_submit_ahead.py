@@ -280,9 +280,9 @@ KILLED_SERVER = textwrap.dedent(
         )
         await backend.submit(request)
         await asyncio.sleep(0.5)  # the next sbatch is started, waiting for a script
-        spare = backend.transport._spare
+        spare = backend.transport.spares.spare
         assert spare is not None, "nothing was started ahead"
-        print(spare[1].proc.pid if sys.argv[4] == "slurm" else 0, flush=True)
+        print(spare.proc.pid if sys.argv[4] == "slurm" else 0, flush=True)
         os._exit(0)
 
     asyncio.run(main())

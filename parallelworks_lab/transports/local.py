@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ..environment import clean_environ
 from .base import CommandResult, StartedAs, Transport, TransportError
 from .local_fs import local_is_dir
+from .spare_slot import SpareSlot
 from .spawn import Child
 
 
@@ -76,8 +77,7 @@ class LocalTransport(Transport):
         super().__init__()
         self.settings = settings
         self._home = home
-        # At most one command started ahead: what it was started as, the child, its expiry.
-        self._spare: Optional[tuple[StartedAs, Child, asyncio.TimerHandle]] = None
+        self.spares: SpareSlot[Child] = SpareSlot(self._kill_spare)
         self._discarding: set[asyncio.Task[None]] = set()
         self._closed = False
 
@@ -107,10 +107,8 @@ class LocalTransport(Transport):
             raise NotADirectoryError(cwd)
         ahead = None
         if start_ahead and self.starts_ahead:
-            ahead = StartedAs(
-                tuple(argv), tuple(full_env.items()), cwd, -1 if umask is None else umask
-            )
-        child = self._take_spare(ahead)
+            ahead = StartedAs(tuple(argv), tuple(full_env.items()), cwd, umask)
+        child = None if ahead is None else self.spares.take(ahead, lambda c: c.running)
         try:
             if child is None:
                 child = Child.start(
@@ -135,19 +133,8 @@ class LocalTransport(Transport):
                 asyncio.get_running_loop().call_soon(self._start_spare, ahead, full_env)
         return CommandResult(status, out.decode(errors="replace"), err.decode(errors="replace"))
 
-    def _take_spare(self, ahead: Optional[StartedAs]) -> Optional[Child]:
-        """The command started ahead, if it was started as ``ahead`` and still waits."""
-        if ahead is None or self._spare is None:
-            return None
-        started_as, child, expiry = self._spare
-        if started_as != ahead or not child.running:
-            return None  # the spare stays until replaced or expired
-        self._spare = None
-        expiry.cancel()
-        return child
-
     def _start_spare(self, ahead: StartedAs, env: dict[str, str]) -> None:
-        self._discard_spare()
+        self.spares.discard()
         if self._closed:
             return
         try:
@@ -160,24 +147,16 @@ class LocalTransport(Transport):
             )
         except OSError:
             return  # the next call starts it itself, and reports why it cannot
-        expiry = asyncio.get_running_loop().call_later(
-            self.settings.start_ahead_seconds, self._discard_spare
-        )
-        self._spare = (ahead, child, expiry)
+        self.spares.put(ahead, child, self.settings.start_ahead_seconds)
 
-    def _discard_spare(self) -> None:
-        if self._spare is None:
-            return
-        _, child, expiry = self._spare
-        self._spare = None
-        expiry.cancel()
+    def _kill_spare(self, child: Child) -> None:
         task = asyncio.ensure_future(child.discard())
         self._discarding.add(task)
         task.add_done_callback(self._discarding.discard)
 
     async def close(self) -> None:
         self._closed = True  # a run that ends after this starts nothing ahead
-        self._discard_spare()
+        self.spares.discard()
         if self._discarding:
             await asyncio.gather(*self._discarding, return_exceptions=True)
 

@@ -18,6 +18,7 @@ import asyncssh
 from pydantic import BaseModel, ConfigDict, Field
 
 from .base import CommandResult, StartedAs, Transport, TransportError
+from .spare_slot import SpareSlot
 from .ssh_ahead import MissingDirectory, RemoteSpare
 from .ssh_shell import ShellDied, ShellPool, quote_command, umask_prefix
 
@@ -82,8 +83,7 @@ class SSHTransport(Transport):
         self._shells_opened_before = 0
         self.connects = 0
         self._environment: Optional[set[str]] = None
-        # At most one command started ahead, and when it stops waiting.
-        self._spare: Optional[tuple[RemoteSpare, asyncio.TimerHandle]] = None
+        self.spares: SpareSlot[RemoteSpare] = SpareSlot(RemoteSpare.close)
         self._starting: set[asyncio.Task[None]] = set()
         self._closed = False
 
@@ -232,7 +232,7 @@ class SSHTransport(Transport):
     ) -> CommandResult:
         """A command that may have been started ahead: given to the waiting one if it matches,
         else run as any other."""
-        spare = self._take_spare(ahead)
+        spare = self.spares.take(ahead, lambda s: s.waiting and s.conn is self._conn)
         if spare is None:
             env = dict(ahead.env) or None
             return await self._run(
@@ -249,16 +249,6 @@ class SSHTransport(Transport):
             raise TransportError(f"connection to {self.settings.host} lost: {exc}") from exc
         return CommandResult(status, _text(stdout), _text(stderr))
 
-    def _take_spare(self, ahead: StartedAs) -> Optional[RemoteSpare]:
-        if self._spare is None:
-            return None
-        spare, expiry = self._spare
-        if spare.started_as != ahead or not spare.waiting or spare.conn is not self._conn:
-            return None  # it stays until replaced or expired
-        self._spare = None
-        expiry.cancel()
-        return spare
-
     def _start_spare_soon(self, ahead: StartedAs) -> None:
         if self._closed:
             return
@@ -267,7 +257,7 @@ class SSHTransport(Transport):
         task.add_done_callback(self._starting.discard)
 
     async def _start_spare(self, ahead: StartedAs) -> None:
-        self._discard_spare()
+        self.spares.discard()
         conn = self._conn
         if conn is None or conn.is_closed():
             return
@@ -280,18 +270,7 @@ class SSHTransport(Transport):
         if self._closed:
             spare.close()
             return
-        self._discard_spare()  # another may have started meanwhile
-        expiry = asyncio.get_running_loop().call_later(
-            self.settings.start_ahead_seconds, self._discard_spare
-        )
-        self._spare = (spare, expiry)
-
-    def _discard_spare(self) -> None:
-        if self._spare is not None:
-            spare, expiry = self._spare
-            self._spare = None
-            expiry.cancel()
-            spare.close()
+        self.spares.put(ahead, spare, self.settings.start_ahead_seconds)  # replaces any other
 
     def _forget(self, conn: asyncssh.SSHClientConnection) -> None:
         """Reconnect on next use, unless another command already replaced ``conn``."""
@@ -407,7 +386,7 @@ class SSHTransport(Transport):
 
     async def close(self) -> None:
         self._closed = True
-        self._discard_spare()
+        self.spares.discard()
         for task in list(self._starting):
             task.cancel()
         if self._shells is not None:
